@@ -1,0 +1,1 @@
+"""Synthesizable Amaranth RTL of the sevlab memory encryption unit. See ``README.md``."""

@@ -1,0 +1,148 @@
+"""The pipelined AES engine: one round per stage, a new block every cycle.
+
+See ``rtl/aes/README.md`` for the stage structure, numbers and the testplan.
+"""
+
+from amaranth.hdl import Signal, Module, Cat, Mux, unsigned
+from amaranth.lib import wiring, stream
+from amaranth.lib.wiring import In, Out
+
+from .layouts import aes_request_layout, aes_response_layout
+from .ops import (
+    rounds_for, schedule_constants, sbox_address, round_after_sbox, key_sbox_word, key_step,
+    round_key, initial_round_key, split_bytes, wire,
+)
+from .sbox import sbox_rom
+
+__all__ = ["AESPipelined"]
+
+_DIRECTIONS = ("encrypt", "decrypt", "both")
+
+
+class AESPipelined(wiring.Component):
+    """AES-128/256 with one pipeline stage per round.
+
+    Each stage's S-box ROM read register is its pipeline register: the block enters the ROMs of
+    round 1 in the cycle it is accepted and leaves Nr cycles later. The round keys are computed
+    alongside the data (four more S-boxes per stage), so every block may use a different key at
+    no cost. The whole pipeline advances together; it stalls only when its output is held.
+
+    Parameters
+    ----------
+    key_bits : 128 or 256
+    direction : "encrypt", "decrypt" or "both"
+        A one-direction engine is built without the other direction's logic and has no
+        ``decrypt`` field in its request; "both" selects per block.
+    tag_shape : shape
+        Side information carried from each request to its response.
+
+    Members
+    -------
+    i : In(stream.Signature(aes_request_layout(...)))
+    o : Out(stream.Signature(aes_response_layout(...)))
+    """
+
+    def __init__(self, *, key_bits=128, direction="both", tag_shape=unsigned(0)):
+        self._rounds = rounds_for(key_bits)
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"AES direction must be one of {_DIRECTIONS}, not {direction!r}")
+        self._key_bits = key_bits
+        self._direction = direction
+        self._tag_shape = tag_shape
+        super().__init__({
+            "i": In(stream.Signature(aes_request_layout(
+                key_bits=key_bits, tag_shape=tag_shape, runtime_direction=direction == "both"))),
+            "o": Out(stream.Signature(aes_response_layout(tag_shape=tag_shape))),
+        })
+
+    key_bits = property(lambda self: self._key_bits)
+    direction = property(lambda self: self._direction)
+    rounds = property(lambda self: self._rounds)
+    latency = property(lambda self: self._rounds, doc="Cycles from acceptance to output.")
+
+    def elaborate(self, platform):
+        m = Module()
+        both = self._direction == "both"
+
+        # The whole pipeline moves when its last stage is empty or being emptied.
+        advance = Signal()
+        valid = Signal(self._rounds)
+        m.d.comb += [
+            advance.eq(~valid[-1] | self.o.ready),
+            self.i.ready.eq(advance),
+            self.o.valid.eq(valid[-1]),
+        ]
+        with m.If(advance):
+            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
+
+        # What enters round 1: the whitened block, the key window, and the side fields.
+        request = self.i.payload
+        decrypt = request.decrypt if both else self._direction == "decrypt"
+        state = wire(m, request.block ^ initial_round_key(request.key, decrypt=decrypt), "round_0_state")
+        window = request.key
+        tag = request.tag
+
+        for stage in range(1, self._rounds + 1):
+            final = stage == self._rounds
+            # The key window, the direction and the side fields are plain registers of the stage.
+            stage_window = Signal(self._key_bits, name=f"window_{stage}")
+            stage_tag = Signal(self._tag_shape, name=f"tag_{stage}")
+            with m.If(advance):
+                m.d.sync += [stage_window.eq(window), stage_tag.eq(tag)]
+            stage_decrypt = decrypt
+            if both:
+                stage_decrypt = Signal(name=f"decrypt_{stage}")
+                with m.If(advance):
+                    m.d.sync += stage_decrypt.eq(decrypt)
+
+            # The ROM read registers hold SubBytes of the state and SubWord of one key word.
+            substituted = self._sbox_layer(
+                m, f"data_{stage}", sbox_address(state, decrypt=decrypt), advance,
+                decrypt, inverse=both or decrypt is True)
+            # AES-256's last step would only make a round key that no round uses.
+            if self._key_bits == 128 or not final:
+                sub_word = self._sbox_layer(
+                    m, f"key_{stage}", key_sbox_word(window, decrypt=decrypt), advance,
+                    False, inverse=False)
+                next_window = wire(m, self._stepped(stage_window, sub_word, stage, stage_decrypt),
+                                   f"window_{stage}_stepped")
+            else:
+                next_window = stage_window
+            # AES-128 adds the key it just made; AES-256 one its window already held.
+            rk = round_key(next_window if self._key_bits == 128 else stage_window,
+                           decrypt=stage_decrypt)
+            state = round_after_sbox(m, substituted, rk, decrypt=stage_decrypt, final=final,
+                                     name=f"round_{stage}")
+            window, tag, decrypt = next_window, stage_tag, stage_decrypt
+
+        m.d.comb += [self.o.payload.block.eq(state), self.o.payload.tag.eq(tag)]
+        return m
+
+    def _stepped(self, window, sub_word, stage, decrypt):
+        def step(direction):
+            rotate, rcon = schedule_constants(self._key_bits, decrypt=direction, stage=stage)
+            return key_step(window, sub_word, decrypt=direction, rcon=rcon, rotate=rotate)
+        if isinstance(decrypt, bool):
+            return step(decrypt)
+        return Mux(decrypt, step(True), step(False))
+
+    @staticmethod
+    def _sbox_layer(m, name, address, enable, decrypt, *, inverse):
+        """Substitute every byte of ``address`` through ROMs, two lookups per ROM.
+
+        Two read ports per ROM because one ECP5 block RAM serves two reads a cycle.
+        """
+        lanes = split_bytes(address)
+        out = []
+        for pair in range(0, len(lanes), 2):
+            rom = sbox_rom(inverse_too=inverse)
+            m.submodules[f"sbox_{name}_{pair // 2}"] = rom
+            for lane in lanes[pair:pair + 2]:
+                port = rom.read_port()
+                m.d.comb += [
+                    port.addr.eq(Cat(lane, decrypt) if inverse else lane),
+                    port.en.eq(enable),
+                ]
+                out.append(port.data)
+        return Cat(*out)
+
