@@ -10,7 +10,7 @@ that direction's logic is built) or a 1-bit value (both directions are built and
 See ``rtl/aes/README.md`` for how the round and key-schedule steps are split around the S-box ROMs.
 """
 
-from amaranth.hdl import Cat, Const, Mux, Signal
+from amaranth.hdl import Cat, Mux, Signal
 
 __all__ = [
     "RCON", "split_bytes", "split_words", "shift_rows", "inv_shift_rows", "mix_columns",
@@ -37,108 +37,109 @@ def split_words(value):
     return [value[32 * n:32 * n + 32] for n in range(len(value) // 32)]
 
 
-def shift_rows(block):
+# The transforms below take and return *lists of 16 byte values*, and callers slice only signals.
+# Amaranth shares no sub-expression: a slice of a compound value (a Cat, an XOR) carries the
+# whole value into the netlist and into the simulator for every slice taken, which made one
+# pipeline's Verilog a hundred megabytes. Permuting Python lists costs nothing.
+
+def shift_rows(b):
     # s'[r, c] = s[r, (c + r) mod 4]: output byte r + 4c comes from input byte r + 4((c + r) mod 4).
-    b = split_bytes(block)
-    return Cat(*(b[r + 4 * ((c + r) % 4)] for c in range(4) for r in range(4)))
+    return [b[r + 4 * ((c + r) % 4)] for c in range(4) for r in range(4)]
 
 
-def inv_shift_rows(block):
-    b = split_bytes(block)
-    return Cat(*(b[r + 4 * ((c - r) % 4)] for c in range(4) for r in range(4)))
+def inv_shift_rows(b):
+    return [b[r + 4 * ((c - r) % 4)] for c in range(4) for r in range(4)]
 
 
 def _xtime(byte):
-    return Cat(Const(0, 1), byte[:7]) ^ (byte[7].replicate(8) & 0x1B)
+    # Multiply by x modulo x^8 + x^4 + x^3 + x + 1. Written to use ``byte`` twice, not nine
+    # times as bit slicing and replication would (each use is a copy, see above).
+    return ((byte << 1) ^ ((byte >> 7) * 0x11B))[:8]
 
 
-def _mix_column(m, a, name):
-    total = wire(m, a[0] ^ a[1] ^ a[2] ^ a[3], f"{name}_sum")
-    pairs = [wire(m, a[i] ^ a[(i + 1) % 4], f"{name}_pair{i}") for i in range(4)]
-    return [a[i] ^ total ^ _xtime(pairs[i]) for i in range(4)]
+def _mix_column(a):
+    total = a[0] ^ a[1] ^ a[2] ^ a[3]
+    return [a[i] ^ total ^ _xtime(a[i] ^ a[(i + 1) % 4]) for i in range(4)]
 
 
-def _inv_mix_prestep(m, a, name):
+def _inv_mix_prestep(a):
     # InvMixColumns = MixColumns after multiplying each column by {04}x^2 + {05} (the Rijndael
     # book's decomposition), so both directions share the MixColumns network.
-    u = wire(m, _xtime(wire(m, _xtime(wire(m, a[0] ^ a[2], f"{name}_even")), f"{name}_even2")),
-             f"{name}_even4")
-    v = wire(m, _xtime(wire(m, _xtime(wire(m, a[1] ^ a[3], f"{name}_odd")), f"{name}_odd2")),
-             f"{name}_odd4")
+    u = _xtime(_xtime(a[0] ^ a[2]))
+    v = _xtime(_xtime(a[1] ^ a[3]))
     return [a[0] ^ u, a[1] ^ v, a[2] ^ u, a[3] ^ v]
 
 
-def mix_columns(m, block, *, decrypt, name):
-    """MixColumns when encrypting, InvMixColumns when decrypting."""
-    b = split_bytes(block)
-    columns = []
-    for c in range(4):
-        column = b[4 * c:4 * c + 4]
-        if decrypt is not False:
-            pre = _inv_mix_prestep(m, column, f"{name}_col{c}")
-            column = pre if decrypt is True else [Mux(decrypt, p, x) for p, x in zip(pre, column)]
-        column = [wire(m, x, f"{name}_col{c}_in{r}") for r, x in enumerate(column)]
-        columns += _mix_column(m, column, f"{name}_col{c}")
-    return Cat(*columns)
-
-
-def sbox_address(state, *, decrypt):
-    """What a round feeds its S-box ROMs: the state, or InvShiftRows of it when decrypting.
-
-    ShiftRows commutes with SubBytes, so the decrypt direction applies it before the ROM, which
-    leaves AddRoundKey and InvMixColumns after the ROM, where encryption has MixColumns.
-    """
-    return select(decrypt, inv_shift_rows(state), state)
+def mix_columns(m, state, *, decrypt, name):
+    """MixColumns when encrypting, InvMixColumns when decrypting: a state signal in, one out."""
+    if decrypt is not False:
+        b = split_bytes(state)
+        pre = wire(m, Cat(*(x for c in range(4) for x in _inv_mix_prestep(b[4 * c:4 * c + 4]))),
+                   f"{name}_inv_pre")
+        state = pre if decrypt is True else wire(m, Mux(decrypt, pre, state), f"{name}_mix_in")
+    b = split_bytes(state)
+    return wire(m, Cat(*(x for c in range(4) for x in _mix_column(b[4 * c:4 * c + 4]))),
+                f"{name}_mixed")
 
 
 def wire(m, value, name):
-    """``value`` as a named comb signal.
-
-    Amaranth does not share a sub-expression used twice: slicing an expression into bytes and
-    using each byte a few times would copy it into the netlist for every use, which grows
-    exponentially through a round. Every multi-use intermediate goes through a wire.
-    """
+    """``value`` as a named comb signal, so that it can be sliced (see above)."""
+    if isinstance(value, Signal):
+        return value
     signal = Signal(len(value), name=name)
     m.d.comb += signal.eq(value)
     return signal
 
 
+def sbox_address(state, *, decrypt):
+    """The 16 bytes a round feeds its S-box ROMs, from a state signal: the state, or
+    InvShiftRows of it when decrypting.
+
+    ShiftRows commutes with SubBytes, so the decrypt direction applies it before the ROM, which
+    leaves AddRoundKey and InvMixColumns after the ROM, where encryption has MixColumns.
+    """
+    b = split_bytes(state)
+    if isinstance(decrypt, bool):
+        return inv_shift_rows(b) if decrypt else b
+    return [Mux(decrypt, x, y) for x, y in zip(inv_shift_rows(b), b)]
+
+
 def round_after_sbox(m, substituted, round_key, *, decrypt, final, name):
-    """The rest of a round, from the S-box ROM outputs to the next state.
+    """The rest of a round, from the 16 S-box ROM outputs to the next state (a signal).
 
     Encrypt: ``MixColumns(ShiftRows(sub)) ^ rk`` (no MixColumns in the final round).
     Decrypt: ``InvMixColumns(sub ^ rk)`` (no InvMixColumns in the final round).
+    ``round_key`` must be a signal.
     """
+    keyed = lambda value: wire(m, value ^ round_key, f"{name}_state")
+    shifted = Cat(*shift_rows(substituted))
     if decrypt is False:
-        shifted = shift_rows(substituted)
-        mixed = shifted if final else mix_columns(m, wire(m, shifted, f"{name}_shifted"), decrypt=False, name=name)
-        return wire(m, mixed ^ round_key, f"{name}_state")
+        if final:
+            return keyed(shifted)
+        return keyed(mix_columns(m, wire(m, shifted, f"{name}_shifted"), decrypt=False, name=name))
     if decrypt is True:
-        keyed = wire(m, substituted ^ round_key, f"{name}_keyed")
-        return keyed if final else wire(m, mix_columns(m, keyed, decrypt=True, name=name), f"{name}_state")
-    before_mix = wire(m, Mux(decrypt, substituted ^ round_key, shift_rows(substituted)),
-                      f"{name}_before_mix")
-    if final:
-        return wire(m, Mux(decrypt, before_mix, before_mix ^ round_key), f"{name}_state")
-    mixed = wire(m, mix_columns(m, before_mix, decrypt=decrypt, name=name), f"{name}_mixed")
+        added = keyed(Cat(*substituted))
+        return added if final else mix_columns(m, added, decrypt=True, name=name)
+    # Both directions: AddRoundKey comes before the mix when decrypting, after it when encrypting.
+    before_mix = wire(m, Mux(decrypt, Cat(*substituted) ^ round_key, shifted), f"{name}_before_mix")
+    mixed = before_mix if final else mix_columns(m, before_mix, decrypt=decrypt, name=name)
     return wire(m, Mux(decrypt, mixed, mixed ^ round_key), f"{name}_state")
 
 
 def key_sbox_word(window, *, decrypt):
-    """The key-window word whose SubWord the next key-schedule step needs.
+    """The key-window word (4 bytes) whose SubWord the next key-schedule step needs.
 
     Forward: the last word of the window. Backward (decrypt) for AES-128: w3 ^ w2, which is the
     last word of the previous round key; for AES-256: w3, the last word of the older round key.
     """
     w = split_words(window)
-    if len(w) == 4:
-        return select(decrypt, w[3] ^ w[2], w[3])
-    return select(decrypt, w[3], w[7])
+    word = select(decrypt, w[3] ^ w[2], w[3]) if len(w) == 4 else select(decrypt, w[3], w[7])
+    return split_bytes(word)
 
 
-def key_step(window, sub_word, *, decrypt, rcon, rotate):
+def key_step(window, sub_bytes, *, decrypt, rcon, rotate):
     """One key-schedule step of four words, forward or backward, given ``SubWord`` of
-    :func:`key_sbox_word`.
+    :func:`key_sbox_word` as four byte signals.
 
     The window is the whole key for AES-128 (``rk_r``) and two round keys for AES-256
     (``rk_r ‖ rk_r+1``). Forward, it moves one round key on: ``rk_r+1`` (AES-128) or
@@ -147,14 +148,15 @@ def key_step(window, sub_word, *, decrypt, rcon, rotate):
     every other step for AES-256); both may be constants or values.
     """
     w = split_words(window)
+    sub_word = Cat(*sub_bytes)
+    rotated = Cat(*sub_bytes[1:], sub_bytes[0]) ^ rcon
     if isinstance(rotate, bool):
-        f = Cat(sub_word[8:], sub_word[:8]) ^ rcon if rotate else sub_word
+        f = rotated if rotate else sub_word
     else:
-        f = Mux(rotate, Cat(sub_word[8:], sub_word[:8]) ^ rcon, sub_word)
-    forward = _forward_step(w, f)
-    backward = _backward_step(w, f)
-    return select(decrypt, backward, forward) if not isinstance(decrypt, bool) else \
-        (backward if decrypt else forward)
+        f = Mux(rotate, rotated, sub_word)
+    if isinstance(decrypt, bool):
+        return _backward_step(w, f) if decrypt else _forward_step(w, f)
+    return Mux(decrypt, _backward_step(w, f), _forward_step(w, f))
 
 
 def _forward_step(w, f):

@@ -109,8 +109,8 @@ class AESPipelined(wiring.Component):
             else:
                 next_window = stage_window
             # AES-128 adds the key it just made; AES-256 one its window already held.
-            rk = round_key(next_window if self._key_bits == 128 else stage_window,
-                           decrypt=stage_decrypt)
+            rk = wire(m, round_key(next_window if self._key_bits == 128 else stage_window,
+                                   decrypt=stage_decrypt), f"round_key_{stage}")
             state = round_after_sbox(m, substituted, rk, decrypt=stage_decrypt, final=final,
                                      name=f"round_{stage}")
             window, tag, decrypt = next_window, stage_tag, stage_decrypt
@@ -128,21 +128,19 @@ class AESPipelined(wiring.Component):
 
     @staticmethod
     def _sbox_layer(m, name, address, enable, decrypt, *, inverse):
-        """Substitute every byte of ``address`` through ROMs, two lookups per ROM.
+        """Substitute each address byte through ROMs, two lookups per ROM; returns the bytes.
 
         Two read ports per ROM because one ECP5 block RAM serves two reads a cycle.
         """
-        lanes = split_bytes(address)
         out = []
-        for pair in range(0, len(lanes), 2):
+        for pair in range(0, len(address), 2):
             rom = sbox_rom(inverse_too=inverse)
             m.submodules[f"sbox_{name}_{pair // 2}"] = rom
-            for lane in lanes[pair:pair + 2]:
+            for byte in address[pair:pair + 2]:
                 port = rom.read_port()
                 m.d.comb += [
-                    port.addr.eq(Cat(lane, decrypt) if inverse else lane),
+                    port.addr.eq(Cat(byte, decrypt) if inverse else byte),
                     port.en.eq(enable),
                 ]
                 out.append(port.data)
-        return Cat(*out)
-
+        return out
