@@ -50,7 +50,10 @@ class XTSCompact(wiring.Component):
         first = Signal()
         last = Signal()
 
+        fetch_key = Signal()
         m.d.comb += [
+            # Read-port enables idle high: this one must be driven low except when fetching.
+            self.key_read.en.eq(fetch_key),
             self.key_read.addr.eq(self.i.payload.key_sel),
             self.o.payload.data.eq(aes.o.payload.block ^ tweak),
             self.o.payload.first.eq(first),
@@ -60,7 +63,7 @@ class XTSCompact(wiring.Component):
             with m.State("IDLE"):
                 # The unit's first beat waits at the input while its key and tweak are made.
                 with m.If(self.i.valid):
-                    m.d.comb += self.key_read.en.eq(1)
+                    m.d.comb += fetch_key.eq(1)
                     m.d.sync += decrypt.eq(self.i.payload.decrypt)
                     m.next = "TWEAK_SEND"
             with m.State("TWEAK_SEND"):

@@ -1,0 +1,146 @@
+"""The AES engines (rtl/aes/) in Amaranth's simulator, against NIST vectors and the golden model.
+
+Testplan: ``rtl/aes/README.md``.
+"""
+
+import random
+
+import pytest
+
+from sevlab.rtl.aes import AESCompact, AESPipelined
+from sevlab.rtl.aes.expander import AESKeyExpander
+from sevlab.sim.engines import AESJob, run_aes_amaranth, run_aes_model
+from sevlab.sim.model import AESAVS_FILES, FIPS197_EXAMPLES, aes_decryption_key, load_aesavs
+from sevlab.sim.streams import run_stream
+
+ENGINES = ["pipelined", "compact"]
+KEY_BITS = [128, 256]
+
+
+def vector_jobs(vectors):
+    return [AESJob(v.key, v.ciphertext if v.decrypt else v.plaintext, v.decrypt) for v in vectors]
+
+
+def check(vectors, results):
+    assert len(results) == len(vectors), f"{len(results)} results for {len(vectors)} vectors"
+    for vector, result in zip(vectors, results):
+        expected = vector.plaintext if vector.decrypt else vector.ciphertext
+        assert result == expected, f"{vector.source}: got {result.hex()}, expected {expected.hex()}"
+
+
+def aesavs(key_bits, per_section=None):
+    vectors = []
+    for name in AESAVS_FILES:
+        if name.endswith(str(key_bits)):
+            loaded = load_aesavs(name)
+            if per_section is not None:
+                loaded = ([v for v in loaded if not v.decrypt][:per_section]
+                          + [v for v in loaded if v.decrypt][:per_section])
+            vectors += loaded
+    return vectors
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_fips197_examples(engine, key_bits):
+    vectors = [v for v in FIPS197_EXAMPLES if len(v.key) * 8 == key_bits]
+    assert len(vectors) == 2, "FIPS-197 gives one example per key size, both directions"
+    results, _ = run_aes_amaranth(vector_jobs(vectors), engine=engine, key_bits=key_bits)
+    check(vectors, results)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_aesavs_sample(engine, key_bits):
+    # The first four vectors of each section of the four AESAVS files of this key size.
+    vectors = aesavs(key_bits, per_section=4)
+    assert len(vectors) == 32
+    results, _ = run_aes_amaranth(vector_jobs(vectors), engine=engine, key_bits=key_bits,
+                                  idle=0.2, backpressure=0.2, seed=key_bits)
+    check(vectors, results)
+
+
+@pytest.mark.extended
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_aesavs_full(engine, key_bits):
+    vectors = aesavs(key_bits)
+    # COUNT lines in the four files (GFSbox, KeySbox, VarKey, VarTxt), both sections.
+    assert len(vectors) == {128: 14 + 42 + 256 + 256, 256: 10 + 32 + 512 + 256}[key_bits]
+    results, _ = run_aes_amaranth(vector_jobs(vectors), engine=engine, key_bits=key_bits)
+    check(vectors, results)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_random_blocks_with_stalls_and_key_changes(engine, key_bits):
+    # Every block has its own key and direction, and both ends stall at random.
+    rng = random.Random(f"aes-{engine}-{key_bits}")
+    jobs = [AESJob(rng.randbytes(key_bits // 8), rng.randbytes(16), rng.random() < 0.5)
+            for _ in range(48)]
+    results, _ = run_aes_amaranth(jobs, engine=engine, key_bits=key_bits, idle=0.3,
+                                  backpressure=0.3, seed=1)
+    expected = run_aes_model(jobs)
+    for n, (got, want) in enumerate(zip(results, expected)):
+        assert got == want, f"block {n} ({jobs[n]}): got {got.hex()}, expected {want.hex()}"
+    assert len(results) == len(jobs)
+
+
+@pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
+def test_one_direction_pipelines(direction):
+    rng = random.Random(direction)
+    jobs = [AESJob(rng.randbytes(16), rng.randbytes(16), direction == "decrypt")
+            for _ in range(24)]
+    results, _ = run_aes_amaranth(jobs, engine=f"pipelined-{direction}", backpressure=0.3)
+    assert results == run_aes_model(jobs)
+
+
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_pipelined_takes_a_block_every_cycle(key_bits):
+    rng = random.Random(key_bits)
+    jobs = [AESJob(rng.randbytes(key_bits // 8), rng.randbytes(16), n % 3 == 0)
+            for n in range(64)]
+    results, run = run_aes_amaranth(jobs, engine="pipelined", key_bits=key_bits)
+    assert results == run_aes_model(jobs)
+    rounds = {128: 10, 256: 14}[key_bits]
+    assert run.latency == rounds, f"latency {run.latency} cycles, expected Nr = {rounds}"
+    assert run.output_span == len(jobs), \
+        f"{len(jobs)} blocks left over {run.output_span} cycles, expected one a cycle"
+
+
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_compact_takes_nr_cycles_a_block(key_bits):
+    rng = random.Random(key_bits)
+    jobs = [AESJob(rng.randbytes(key_bits // 8), rng.randbytes(16), n % 2 == 0)
+            for n in range(8)]
+    results, run = run_aes_amaranth(jobs, engine="compact", key_bits=key_bits)
+    assert results == run_aes_model(jobs)
+    rounds = {128: 10, 256: 14}[key_bits]
+    assert run.latency == rounds, f"latency {run.latency} cycles, expected Nr = {rounds}"
+    # A new block goes in as the previous result comes out: the last result is taken
+    # Nr * (blocks - 1) cycles after the first; ``cycles`` counts both ends.
+    assert run.cycles == rounds * len(jobs) + 1, \
+        f"{len(jobs)} blocks took {run.cycles} cycles, expected {rounds} each"
+
+
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_expander_gives_the_decryption_start(key_bits):
+    rng = random.Random(key_bits)
+    keys = [rng.randbytes(key_bits // 8) for _ in range(6)]
+    dut = AESKeyExpander(key_bits=key_bits)
+    run = run_stream(dut, dut.i, dut.o, [{"key": int.from_bytes(k, "little")} for k in keys],
+                     backpressure=0.3, max_cycles=500)
+    for key, out in zip(keys, run.outputs):
+        got = int(out.decryption_key).to_bytes(key_bits // 8, "little")
+        assert got == aes_decryption_key(key), f"key {key.hex()}: got {got.hex()}"
+    assert len(run.outputs) == len(keys)
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_bad_parameters_are_named():
+    with pytest.raises(ValueError, match="192"):
+        AESPipelined(key_bits=192)
+    with pytest.raises(ValueError, match="sideways"):
+        AESPipelined(direction="sideways")
+    with pytest.raises(ValueError, match="64"):
+        AESCompact(key_bits=64)
