@@ -6,6 +6,7 @@ cycle counts a benchmark needs. See ``README.md``.
 """
 
 import random
+import time
 from dataclasses import dataclass
 
 from amaranth.sim import Simulator
@@ -17,8 +18,10 @@ __all__ = ["StreamRun", "run_stream"]
 class StreamRun:
     """What came out, and when.
 
-    ``cycles`` spans the first input accepted to the last output taken. ``latency`` is the
-    cycles from the first input accepted to the first output offered. ``output_span`` spans the
+    Cycles are numbered from the end of ``setup``. ``cycles`` spans the cycle the first input
+    is offered to the cycle the last output is taken, both counted. ``latency`` is the number of
+    cycles from the first input offered to the first output offered (for an engine that accepts
+    at once, from its acceptance). ``output_span`` spans the
     first output offered to the last output taken, so ``len(outputs) / output_span`` is the
     sustained rate once the pipeline is full.
     """
@@ -43,54 +46,48 @@ def run_stream(dut, i_stream, o_stream, inputs, *, expected_outputs=None, setup=
     AssertionError
         The output broke the stream rules (withdrew or changed a payload before it was taken).
     """
-    import time
     expected = len(inputs) if expected_outputs is None else expected_outputs
     rng = random.Random(seed)
     outputs = []
-    clock = {"cycle": 0, "first_in": None, "first_out": None, "last_out": None}
+    marks = {}
 
-    async def counter(ctx):
-        async for _ in ctx.tick():
-            clock["cycle"] += 1
-
-    async def producer(ctx):
+    async def testbench(ctx):
+        # One loop drives both ends, so every cycle number below is exact: values are sampled
+        # just before the clock edge that ends cycle ``cycle``.
         if setup is not None:
             await setup(ctx)
-        for payload in inputs:
-            while idle and rng.random() < idle:
-                await ctx.tick()
-            ctx.set(i_stream.payload, payload)
-            ctx.set(i_stream.valid, 1)
-            await ctx.tick().until(i_stream.ready)
-            if clock["first_in"] is None:
-                clock["first_in"] = clock["cycle"]
-            ctx.set(i_stream.valid, 0)
-
-    async def consumer(ctx):
-        held = None     # the payload offered and not taken last cycle
-        while len(outputs) < expected:
-            if clock["cycle"] > max_cycles:
-                raise TimeoutError(f"{len(outputs)} of {expected} outputs after {max_cycles} "
-                                   f"cycles")
+        pending = iter(inputs)
+        offered = None      # the input on offer, kept until taken (stream rules)
+        held = None         # the output offered and not taken last cycle
+        for cycle in range(max_cycles):
+            if offered is None and not (idle and rng.random() < idle):
+                offered = next(pending, None)
+            ctx.set(i_stream.valid, offered is not None)
+            if offered is not None:
+                ctx.set(i_stream.payload, offered)
+                marks.setdefault("first_in", cycle)
             ready = not (backpressure and rng.random() < backpressure)
             ctx.set(o_stream.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(o_stream.valid, o_stream.payload)
+            _, _, taken, valid, payload = await ctx.tick().sample(
+                i_stream.ready, o_stream.valid, o_stream.payload)
+            if offered is not None and taken:
+                offered = None
             # The stream rules: once offered, a payload stays offered and unchanged until taken.
             if held is not None and not (valid and payload.as_value().value == held):
-                raise AssertionError(f"output withdrawn or changed while stalled at cycle "
-                                     f"{clock['cycle']}")
+                raise AssertionError(f"output withdrawn or changed while stalled in cycle {cycle}")
             held = payload.as_value().value if valid and not ready else None
-            if valid and clock["first_out"] is None:
-                clock["first_out"] = clock["cycle"]
+            if valid:
+                marks.setdefault("first_out", cycle)
             if valid and ready:
                 outputs.append(payload)
-                clock["last_out"] = clock["cycle"]
+                marks["last_out"] = cycle
+                if len(outputs) == expected:
+                    return
+        raise TimeoutError(f"{len(outputs)} of {expected} outputs after {max_cycles} cycles")
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(counter)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
+    sim.add_testbench(testbench)
     start = time.perf_counter()
     sim.run()
     seconds = time.perf_counter() - start
@@ -98,8 +95,8 @@ def run_stream(dut, i_stream, o_stream, inputs, *, expected_outputs=None, setup=
         return StreamRun(outputs, 0, 0, 0, seconds)
     return StreamRun(
         outputs=outputs,
-        cycles=clock["last_out"] - clock["first_in"] + 1,
-        latency=clock["first_out"] - clock["first_in"],
-        output_span=clock["last_out"] - clock["first_out"] + 1,
+        cycles=marks["last_out"] - marks["first_in"] + 1,
+        latency=marks["first_out"] - marks["first_in"],
+        output_span=marks["last_out"] - marks["first_out"] + 1,
         seconds=seconds,
     )

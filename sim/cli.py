@@ -1,0 +1,57 @@
+"""The ``sevlab`` command line.
+
+Every subcommand validates its arguments itself and reports bad input as one line on stderr with
+exit status 2; nothing a user types produces a traceback. See ``README.md``.
+"""
+
+import argparse
+import sys
+
+__all__ = ["main", "CommandError"]
+
+
+class CommandError(Exception):
+    """Bad input: printed as ``sevlab <command>: <message>`` and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the whole usage block on an error; the contract here is one line.
+    def error(self, message):
+        raise CommandError(message)
+
+
+def _parser():
+    from . import bench, demo, xts_command
+    parser = _Parser(prog="sevlab", description="An open model of AMD memory encryption "
+                     "(SME, TSME, SEV): Amaranth RTL driven by firmware and hypervisor models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in (demo, xts_command, bench):
+        sub = commands.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    try:
+        from . import synth
+    except ImportError:         # the synthesis tool needs nothing at import; keep the CLI alive
+        synth = None
+    if synth is not None and hasattr(synth, "add_arguments"):
+        sub = commands.add_parser("synth", help="synthesize blocks for ECP5 / iCE40 and report "
+                                  "area and Fmax (needs pip install -e '.[synth]')")
+        synth.add_arguments(sub)
+        sub.set_defaults(run=synth.run)
+    return parser
+
+
+def main(argv=None):
+    try:
+        args = _parser().parse_args(argv)
+        status = args.run(args)
+    except CommandError as error:
+        print(f"sevlab: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0 if status is None else status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
