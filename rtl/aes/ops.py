@@ -14,6 +14,7 @@ from amaranth.hdl import Cat, Mux, Signal
 
 __all__ = [
     "RCON", "split_bytes", "split_words", "shift_rows", "inv_shift_rows", "mix_columns",
+    "inv_mix_prestep",
     "wire", "sbox_address", "round_after_sbox", "key_sbox_word", "key_step", "round_key",
     "initial_round_key", "select", "rounds_for", "schedule_constants",
 ]
@@ -70,16 +71,16 @@ def _inv_mix_prestep(a):
     return [a[0] ^ u, a[1] ^ v, a[2] ^ u, a[3] ^ v]
 
 
-def mix_columns(m, state, *, decrypt, name):
-    """MixColumns when encrypting, InvMixColumns when decrypting: a state signal in, one out."""
-    if decrypt is not False:
-        b = split_bytes(state)
-        pre = wire(m, Cat(*(x for c in range(4) for x in _inv_mix_prestep(b[4 * c:4 * c + 4]))),
-                   f"{name}_inv_pre")
-        state = pre if decrypt is True else wire(m, Mux(decrypt, pre, state), f"{name}_mix_in")
-    b = split_bytes(state)
-    return wire(m, Cat(*(x for c in range(4) for x in _mix_column(b[4 * c:4 * c + 4]))),
-                f"{name}_mixed")
+def mix_columns(b):
+    """MixColumns on a list of 16 bytes, which should be slices of signals (each is used five
+    times, and each use is a copy)."""
+    return [x for c in range(4) for x in _mix_column(b[4 * c:4 * c + 4])]
+
+
+def inv_mix_prestep(b):
+    """The step that turns MixColumns into InvMixColumns, on a list of 16 bytes (slices of
+    signals: each is used several times)."""
+    return [x for c in range(4) for x in _inv_mix_prestep(b[4 * c:4 * c + 4])]
 
 
 def wire(m, value, name):
@@ -110,20 +111,32 @@ def round_after_sbox(m, substituted, round_key, *, decrypt, final, name):
     Encrypt: ``MixColumns(ShiftRows(sub)) ^ rk`` (no MixColumns in the final round).
     Decrypt: ``InvMixColumns(sub ^ rk)`` (no InvMixColumns in the final round).
     ``round_key`` must be a signal.
+
+    Named signals trade two costs. Each one between a register and the next is one more pass of
+    Amaranth's simulator every cycle (a signal written in one pass is read in the next); each
+    missing one multiplies the copies of what it would have held. Encryption needs one; the
+    inverse mix, whose inputs fan out most, needs one before and one after its pre-step.
     """
-    keyed = lambda value: wire(m, value ^ round_key, f"{name}_state")
-    shifted = Cat(*shift_rows(substituted))
+    rk = split_bytes(round_key)
+    state = lambda value: wire(m, value, f"{name}_state")
+    shifted = shift_rows(substituted)
     if decrypt is False:
-        if final:
-            return keyed(shifted)
-        return keyed(mix_columns(m, wire(m, shifted, f"{name}_shifted"), decrypt=False, name=name))
+        mixed = shifted if final else mix_columns(shifted)
+        return state(Cat(*(x ^ k for x, k in zip(mixed, rk))))
     if decrypt is True:
-        added = keyed(Cat(*substituted))
-        return added if final else mix_columns(m, added, decrypt=True, name=name)
+        keyed = wire(m, Cat(*substituted) ^ round_key, f"{name}_keyed")
+        if final:
+            return keyed
+        pre = wire(m, Cat(*inv_mix_prestep(split_bytes(keyed))), f"{name}_inv_pre")
+        return state(Cat(*mix_columns(split_bytes(pre))))
     # Both directions: AddRoundKey comes before the mix when decrypting, after it when encrypting.
-    before_mix = wire(m, Mux(decrypt, Cat(*substituted) ^ round_key, shifted), f"{name}_before_mix")
-    mixed = before_mix if final else mix_columns(m, before_mix, decrypt=decrypt, name=name)
-    return wire(m, Mux(decrypt, mixed, mixed ^ round_key), f"{name}_state")
+    if final:
+        return state(Mux(decrypt, Cat(*substituted), Cat(*shifted)) ^ round_key)
+    before_mix = wire(m, Mux(decrypt, Cat(*substituted) ^ round_key, Cat(*shifted)),
+                      f"{name}_before_mix")
+    b = split_bytes(before_mix)
+    mix_in = wire(m, Mux(decrypt, Cat(*inv_mix_prestep(b)), before_mix), f"{name}_mix_in")
+    return state(Cat(*mix_columns(split_bytes(mix_in))) ^ Mux(decrypt, 0, round_key))
 
 
 def key_sbox_word(window, *, decrypt):
