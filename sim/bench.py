@@ -63,11 +63,12 @@ def measure_xts(*, engine, key_bits, backend, blocks):
     from . import engines
     jobs = _xts_jobs(blocks, key_bits)
     if backend == "amaranth":
-        run = engines.run_amaranth(jobs, key_bits=key_bits, engine=engine)
+        run = engines.run_xts_amaranth(jobs, key_bits=key_bits, engine=engine)
     else:
-        from .cosim.xts import measure_xts_cocotb
-        run = measure_xts_cocotb(jobs, key_bits=key_bits, engine=engine, simulator=backend)
-    if run.results != engines.run_model(jobs).results:
+        from .cosim.xts import run_xts_cocotb
+        run = run_xts_cocotb(jobs, key_bits=key_bits, engine=engine, simulator=backend,
+                             quiet=True)
+    if run.results != engines.run_xts_model(jobs).results:
         raise AssertionError(f"XTS {engine} {key_bits} on {backend} differs from the golden model")
     return {
         "what": f"XTS-AES-{key_bits}", "engine": engine, "backend": backend,

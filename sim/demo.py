@@ -61,11 +61,11 @@ def run(args):
     steps = scenario()
     jobs = [job for _, job in steps]
     start = time.perf_counter()
-    expected = engines.run_model(jobs).results
+    expected = engines.run_xts_model(jobs).results
     if args.backend == "model":
         results, cycles = expected, None
     else:
-        rtl = engines.run_amaranth(jobs, engine=args.engine)
+        rtl = engines.run_xts_amaranth(jobs, engine=args.engine)
         results, cycles = rtl.results, rtl.cycles
     seconds = time.perf_counter() - start
 

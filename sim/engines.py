@@ -7,6 +7,8 @@ packed, keys installed and results collected exists once. See ``rtl/aes/README.m
 
 from dataclasses import dataclass
 
+from amaranth.hdl import unsigned
+
 from ..rtl.aes import AESCompact, AESPipelined
 from ..rtl.xts import XTSCore
 from .model import (aes_decrypt_block, aes_decryption_key, aes_encrypt_block, xts_decrypt,
@@ -15,7 +17,8 @@ from .streams import run_stream
 
 __all__ = [
     "AESJob", "AES_ENGINES", "aes_engine", "run_aes_model", "run_aes_amaranth",
-    "XTSJob", "XTSRun", "run_model", "run_amaranth", "assign_slots",
+    "XTSJob", "XTSRun", "run_xts_model", "run_xts_amaranth", "assign_slots", "xts_beats", "xts_installs",
+    "xts_results",
 ]
 
 _BLOCK = 16
@@ -31,14 +34,14 @@ class AESJob:
     decrypt: bool = False
 
 
-def aes_engine(name, *, key_bits):
+def aes_engine(name, *, key_bits, tag_shape=unsigned(0)):
     """An AES engine by name: one of :data:`AES_ENGINES`."""
     if name == "compact":
-        return AESCompact(key_bits=key_bits)
+        return AESCompact(key_bits=key_bits, tag_shape=tag_shape)
     if name == "pipelined":
-        return AESPipelined(key_bits=key_bits, direction="both")
+        return AESPipelined(key_bits=key_bits, direction="both", tag_shape=tag_shape)
     if name in ("pipelined-encrypt", "pipelined-decrypt"):
-        return AESPipelined(key_bits=key_bits, direction=name.split("-")[1])
+        return AESPipelined(key_bits=key_bits, direction=name.split("-")[1], tag_shape=tag_shape)
     raise ValueError(f"AES engine must be one of {AES_ENGINES}, not {name!r}")
 
 
@@ -96,7 +99,7 @@ class XTSRun:
     seconds: float = 0.0
 
 
-def run_model(jobs):
+def run_xts_model(jobs):
     return XTSRun([(xts_decrypt if job.decrypt else xts_encrypt)(job.key, job.tweak, job.data)
                    for job in jobs], blocks=sum(len(job.data) // _BLOCK for job in jobs))
 
@@ -118,7 +121,8 @@ def assign_slots(jobs, slots):
     return assignment
 
 
-def _beats(jobs, assignment):
+def xts_beats(jobs, assignment):
+    """The request beats (field dicts) of ``jobs``, given :func:`assign_slots`."""
     for job in jobs:
         blocks = [job.data[n:n + _BLOCK] for n in range(0, len(job.data), _BLOCK)]
         for index, block in enumerate(blocks):
@@ -132,7 +136,36 @@ def _beats(jobs, assignment):
             }
 
 
-def run_amaranth(jobs, *, key_bits=128, engine="pipelined", slots=16, idle=0.0,
+def xts_installs(assignment):
+    """The key-store install payloads (field dicts) for :func:`assign_slots`' result."""
+    for key, slot in assignment.items():
+        half = len(key) // 2
+        yield {"slot": slot, "key1": int.from_bytes(key[:half], "little"),
+               "key2": int.from_bytes(key[half:], "little")}
+
+
+def xts_results(jobs, received):
+    """Reassemble ``(data, first, last)`` output beats into one result per job.
+
+    Raises
+    ------
+    AssertionError
+        The beats' first/last markers do not frame the units as the jobs did.
+    """
+    results, offset = [], 0
+    for job in jobs:
+        count = len(job.data) // _BLOCK
+        unit = received[offset:offset + count]
+        markers = [(bool(first), bool(last)) for _, first, last in unit]
+        expected = [(n == 0, n == count - 1) for n in range(count)]
+        if markers != expected:
+            raise AssertionError(f"unit markers {markers} != {expected}")
+        results.append(b"".join(int(data).to_bytes(_BLOCK, "little") for data, _, _ in unit))
+        offset += count
+    return results
+
+
+def run_xts_amaranth(jobs, *, key_bits=128, engine="pipelined", slots=16, idle=0.0,
                  backpressure=0.0, seed=0, max_cycles=None):
     """Transform ``jobs`` on :class:`~sevlab.rtl.xts.XTSCore` in Amaranth's simulator.
 
@@ -152,20 +185,15 @@ def run_amaranth(jobs, *, key_bits=128, engine="pipelined", slots=16, idle=0.0,
             raise ValueError(f"XTS-AES-{key_bits} needs a {key_bits // 4}-byte key pair, "
                              f"not {len(job.key)} bytes")
     assignment = assign_slots(jobs, slots)
-    beats = list(_beats(jobs, assignment))
+    beats = list(xts_beats(jobs, assignment))
     dut = XTSCore(key_bits=key_bits, engine=engine, slots=slots)
-    half = key_bits // 8
     if max_cycles is None:
         max_cycles = 100 + 40 * len(assignment) + int(
             (len(beats) + 4 * len(jobs)) * 20 / (1 - max(idle, backpressure)))
 
     async def install_keys(ctx):
-        for key, slot in assignment.items():
-            ctx.set(dut.i_install.payload, {
-                "slot": slot,
-                "key1": int.from_bytes(key[:half], "little"),
-                "key2": int.from_bytes(key[half:], "little"),
-            })
+        for install in xts_installs(assignment):
+            ctx.set(dut.i_install.payload, install)
             ctx.set(dut.i_install.valid, 1)
             await ctx.tick().until(dut.i_install.ready)
             ctx.set(dut.i_install.valid, 0)
@@ -178,14 +206,5 @@ def run_amaranth(jobs, *, key_bits=128, engine="pipelined", slots=16, idle=0.0,
     run = XTSRun(results=[], cycles=stream_run.cycles, latency=stream_run.latency,
                  output_span=stream_run.output_span, blocks=len(beats),
                  seconds=stream_run.seconds)
-    offset = 0
-    for job in jobs:
-        count = len(job.data) // _BLOCK
-        unit = received[offset:offset + count]
-        markers = [(first, last) for _, first, last in unit]
-        expected = [(n == 0, n == count - 1) for n in range(count)]
-        if markers != expected:
-            raise AssertionError(f"unit markers {markers} != {expected}")
-        run.results.append(b"".join(int(data).to_bytes(_BLOCK, "little") for data, _, _ in unit))
-        offset += count
+    run.results = xts_results(jobs, received)
     return run

@@ -61,9 +61,9 @@ def transform(job, *, backend, engine):
     from . import engines
     key_bits = len(job.key) * 4
     if backend == "model":
-        return engines.run_model([job]).results[0]
+        return engines.run_xts_model([job]).results[0]
     if backend == "amaranth":
-        return engines.run_amaranth([job], key_bits=key_bits, engine=engine).results[0]
+        return engines.run_xts_amaranth([job], key_bits=key_bits, engine=engine).results[0]
     try:
         from .cosim.runner import SimulatorNotFound
         from .cosim.xts import run_xts_cocotb
@@ -71,7 +71,8 @@ def transform(job, *, backend, engine):
         raise CommandError(f"the {backend} backend needs cocotb ({error.name} is missing): "
                            f"pip install -e '.[test]'") from None
     try:
-        return run_xts_cocotb([job], key_bits=key_bits, engine=engine, simulator=backend)[0]
+        return run_xts_cocotb([job], key_bits=key_bits, engine=engine,
+                              simulator=backend, quiet=True).results[0]
     except SimulatorNotFound as error:
         raise CommandError(str(error).splitlines()[0]) from None
 

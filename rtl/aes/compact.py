@@ -7,7 +7,7 @@ from amaranth.hdl import Signal, Module, Cat, Mux, Array, Const, unsigned
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
-from .layouts import aes_request_layout, aes_response_layout
+from .layouts import aes_request_layout, aes_response_layout, has_tag
 from .ops import (
     rounds_for, schedule_constants, sbox_address, round_after_sbox, key_sbox_word, key_step,
     round_key, initial_round_key, split_bytes, wire,
@@ -59,7 +59,8 @@ class AESCompact(wiring.Component):
         round_index = Signal(range(rounds + 1))   # the round whose S-box outputs the ROMs hold
         window = Signal(self._key_bits)           # the key window that entered that round
         decrypt = Signal()
-        tag = Signal(self._tag_shape)
+        tagged = has_tag(self._tag_shape)
+        tag = Signal(self._tag_shape) if tagged else None
 
         last = Signal()
         accept = Signal()
@@ -97,7 +98,9 @@ class AESCompact(wiring.Component):
                   "round_key")
         middle = round_after_sbox(m, substituted, rk, decrypt=decrypt, final=False, name="middle")
         final = round_after_sbox(m, substituted, rk, decrypt=decrypt, final=True, name="final")
-        m.d.comb += [self.o.payload.block.eq(final), self.o.payload.tag.eq(tag)]
+        m.d.comb += self.o.payload.block.eq(final)
+        if tagged:
+            m.d.comb += self.o.payload.tag.eq(tag)
 
         request = self.i.payload
         whitened = wire(m, request.block ^ initial_round_key(request.key, decrypt=request.decrypt),
@@ -110,9 +113,10 @@ class AESCompact(wiring.Component):
                 rom_enable.eq(1),
             ]
             m.d.sync += [
-                busy.eq(1), round_index.eq(1), window.eq(request.key),
-                decrypt.eq(request.decrypt), tag.eq(request.tag),
+                busy.eq(1), round_index.eq(1), window.eq(request.key), decrypt.eq(request.decrypt),
             ]
+            if tagged:
+                m.d.sync += tag.eq(request.tag)
         with m.Elif(busy & ~last):
             m.d.comb += [
                 Cat(*data_rom_in).eq(Cat(*sbox_address(middle, decrypt=decrypt))),

@@ -7,7 +7,7 @@ from amaranth.hdl import Signal, Module, Cat, Mux, unsigned
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
-from .layouts import aes_request_layout, aes_response_layout
+from .layouts import aes_request_layout, aes_response_layout, has_tag
 from .ops import (
     rounds_for, schedule_constants, sbox_address, round_after_sbox, key_sbox_word, key_step,
     round_key, initial_round_key, split_bytes, wire,
@@ -80,15 +80,20 @@ class AESPipelined(wiring.Component):
         decrypt = request.decrypt if both else self._direction == "decrypt"
         state = wire(m, request.block ^ initial_round_key(request.key, decrypt=decrypt), "round_0_state")
         window = request.key
-        tag = request.tag
+        tagged = has_tag(self._tag_shape)
+        tag = request.tag if tagged else None
 
         for stage in range(1, self._rounds + 1):
             final = stage == self._rounds
             # The key window, the direction and the side fields are plain registers of the stage.
             stage_window = Signal(self._key_bits, name=f"window_{stage}")
-            stage_tag = Signal(self._tag_shape, name=f"tag_{stage}")
             with m.If(advance):
-                m.d.sync += [stage_window.eq(window), stage_tag.eq(tag)]
+                m.d.sync += stage_window.eq(window)
+            stage_tag = None
+            if tagged:
+                stage_tag = Signal(self._tag_shape, name=f"tag_{stage}")
+                with m.If(advance):
+                    m.d.sync += stage_tag.eq(tag)
             stage_decrypt = decrypt
             if both:
                 stage_decrypt = Signal(name=f"decrypt_{stage}")
@@ -115,7 +120,9 @@ class AESPipelined(wiring.Component):
                                      name=f"round_{stage}")
             window, tag, decrypt = next_window, stage_tag, stage_decrypt
 
-        m.d.comb += [self.o.payload.block.eq(state), self.o.payload.tag.eq(tag)]
+        m.d.comb += self.o.payload.block.eq(state)
+        if tagged:
+            m.d.comb += self.o.payload.tag.eq(tag)
         return m
 
     def _stepped(self, window, sub_word, stage, decrypt):

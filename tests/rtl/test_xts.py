@@ -9,7 +9,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from sevlab.rtl.xts import XTSCore
-from sevlab.sim.engines import XTSJob, run_amaranth, run_model
+from sevlab.sim.engines import XTSJob, run_xts_amaranth, run_xts_model
 from sevlab.sim.model import IEEE1619_VECTORS, XTS_TWEAK_FORMS, load_xts, xts_encrypt
 
 ENGINES = ["pipelined", "compact"]
@@ -34,7 +34,7 @@ def run_vectors(vectors, *, engine, key_bits, slots=16, **options):
     batch, keys = [], set()
     for vector in vectors + [None]:
         if vector is None or (vector.key not in keys and len(keys) == slots):
-            results += run_amaranth(vector_jobs(batch), engine=engine, key_bits=key_bits,
+            results += run_xts_amaranth(vector_jobs(batch), engine=engine, key_bits=key_bits,
                                     slots=slots, **options).results
             batch, keys = [], set()
         if vector is not None:
@@ -59,7 +59,7 @@ def test_ieee1619_vectors(engine):
     # Vector 1 has key1 == key2, which cryptography refuses; the RTL must not care.
     vectors = list(IEEE1619_VECTORS)
     jobs = vector_jobs(vectors) + [XTSJob(v.key, v.tweak, v.ciphertext, True) for v in vectors]
-    results = run_amaranth(jobs, engine=engine).results
+    results = run_xts_amaranth(jobs, engine=engine).results
     check(vectors, results[:len(vectors)])
     for vector, result in zip(vectors, results[len(vectors):]):
         assert result == vector.plaintext, f"{vector.source} decrypt: got {result.hex()}"
@@ -93,8 +93,8 @@ def test_random_units_back_to_back(engine, key_bits):
     keys = [rng.randbytes(key_bits // 4) for _ in range(5)]
     jobs = [XTSJob(rng.choice(keys), rng.randbytes(16), rng.randbytes(16 * rng.randint(1, 8)),
                    rng.random() < 0.5) for _ in range(10)]
-    run = run_amaranth(jobs, engine=engine, key_bits=key_bits, idle=0.3, backpressure=0.3)
-    expected = run_model(jobs).results
+    run = run_xts_amaranth(jobs, engine=engine, key_bits=key_bits, idle=0.3, backpressure=0.3)
+    expected = run_xts_model(jobs).results
     for n, (got, want) in enumerate(zip(run.results, expected)):
         assert got == want, f"unit {n}: got {got.hex()}, expected {want.hex()}"
     assert len(run.results) == len(jobs)
@@ -105,7 +105,7 @@ def test_4096_byte_unit(engine):
     rng = random.Random(engine)
     jobs = [XTSJob(rng.randbytes(32), rng.randbytes(16), rng.randbytes(4096), decrypt)
             for decrypt in (False, True)]
-    assert run_amaranth(jobs, engine=engine).results == run_model(jobs).results
+    assert run_xts_amaranth(jobs, engine=engine).results == run_xts_model(jobs).results
 
 
 def test_pipelined_takes_a_block_every_cycle_across_units():
@@ -113,8 +113,8 @@ def test_pipelined_takes_a_block_every_cycle_across_units():
     keys = [rng.randbytes(32) for _ in range(3)]
     jobs = [XTSJob(keys[n % 3], rng.randbytes(16), rng.randbytes(16 * (1 + n % 4)), n % 2 == 1)
             for n in range(16)]
-    run = run_amaranth(jobs, engine="pipelined")
-    assert run.results == run_model(jobs).results
+    run = run_xts_amaranth(jobs, engine="pipelined")
+    assert run.results == run_xts_model(jobs).results
     assert run.latency == 22, f"latency {run.latency}, expected 2 * Nr + 2 = 22"
     assert run.output_span == run.blocks, \
         f"{run.blocks} blocks left over {run.output_span} cycles, expected one a cycle"
@@ -202,6 +202,6 @@ def _check_bad_parameters():
     with pytest.raises(ValueError, match="0"):
         XTSCore(slots=0)
     with pytest.raises(ValueError, match="17 distinct keys"):
-        run_amaranth([XTSJob(bytes([n]) * 32, bytes(16), bytes(16)) for n in range(17)])
+        run_xts_amaranth([XTSJob(bytes([n]) * 32, bytes(16), bytes(16)) for n in range(17)])
     with pytest.raises(ValueError, match="64-byte key pair"):
-        run_amaranth([XTSJob(bytes(32), bytes(16), bytes(16))], key_bits=256)
+        run_xts_amaranth([XTSJob(bytes(32), bytes(16), bytes(16))], key_bits=256)
