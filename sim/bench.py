@@ -135,7 +135,7 @@ def run(args):
         "key store and engine, four keys taking turns and reads and writes alternating; AES rows "
         "stream single blocks, each with its own key and direction. blocks/cycle is sustained "
         "(results over the cycles from the first result to the last); latency is from the "
-        "first block accepted to the first result offered. Every result is checked against "
+        "first block offered to the first result offered. Every result is checked against "
         "the golden model.",
         "",
         _table(rows),
