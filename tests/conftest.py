@@ -4,8 +4,12 @@ block live next to that block's tests. See ``README.md``.
 
 __all__ = []
 
+import gc
 import shutil
 import tempfile
+import warnings
+
+import pytest
 
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -23,3 +27,14 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if _hypothesis_home is not None:
         shutil.rmtree(_hypothesis_home, ignore_errors=True)
+
+
+@pytest.fixture
+def half_built_components():
+    """For tests of constructors that raise: the half-built component was still created and is
+    never elaborated, so Amaranth warns when it is collected. Collect it here, where that
+    warning is expected, rather than in a later test."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=Warning, message=".*created but never used")
+        yield
+        gc.collect()
