@@ -75,6 +75,7 @@ class Device:
     bram_bits: int              # usable bits of one block RAM, parity bits included
     bram_widest: int            # widest read port of one block RAM, in bits
     default_mhz: float
+    clock_constraint: tuple     # (file name, text, nextpnr option) putting `clk` on the board's clock pin
     router: str | None = None   # nextpnr's --router; None keeps nextpnr's default (router1)
 
 
@@ -86,6 +87,10 @@ DEVICES = {
                       "--lpf-allow-unconstrained"),
         # 41,820 slices of 2 LUT4 + 2 FF; 208 DP16KD of 18 kbit (1024 x 18, or 512 x 36 as PDPW16KD).
         lut4=83_640, ff=83_640, bram=208, bram_cell="DP16KD", bram_bits=18_432, bram_widest=36,
+        # The ULX3S's 25 MHz oscillator pin (a PCLK input). Left to the placer, the clock pin
+        # can land where it cannot reach the global clock network, and routing fails.
+        clock_constraint=("clock.lpf", 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n',
+                          "--lpf"),
         # router1 spent 770 s routing the pipelined AES engine that router2 routes in 100 s, to
         # within 5 % of the same Fmax (53.4 vs 50.9 MHz): about the spread between seeds.
         default_mhz=100.0, router="router2"),
@@ -95,6 +100,8 @@ DEVICES = {
         nextpnr_args=("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"),
         # 5,280 logic cells of LUT4 + FF; 30 EBR of 4 kbit (256 x 16 at the widest).
         lut4=5_280, ff=5_280, bram=30, bram_cell="SB_RAM40_4K", bram_bits=4_096, bram_widest=16,
+        # The iCEBreaker's 12 MHz oscillator pin (a global buffer input).
+        clock_constraint=("clock.pcf", "set_io clk 35\n", "--pcf"),
         default_mhz=30.0),
 }
 
@@ -744,6 +751,10 @@ def synthesize(component, *, family, build_dir, place_and_route=False, name=None
         router = router or device.router
         if router:
             argv += ["--router", router]
+        constraint_file, constraint, option = device.clock_constraint
+        if re.search(r"^  wire width 1 input \d+\s+\\clk$", text, re.M):
+            (build_dir / constraint_file).write_text(constraint)
+            argv += [option, constraint_file]
         seconds = _run_tool(argv, log=pnr_log, cwd=build_dir, timeout=timeout, what="nextpnr")
         report = json.loads((build_dir / "nextpnr-report.json").read_text())
         pnr = _parse_nextpnr_report(report, target_mhz=target, seed=seed, seconds=seconds,
