@@ -1,0 +1,149 @@
+"""The unit's three cipher clients, on pipelined or compact AES engines.
+
+See ``rtl/meu/README.md`` ("Cipher clients").
+"""
+
+from amaranth.hdl import Signal, Module
+from amaranth.lib import wiring, stream, data
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from ..aes import AESPipelined, AESCompact
+
+__all__ = ["cipher_signature", "PipelinedCiphers", "CompactCiphers", "CIPHERS"]
+
+CLIENTS = ("tweak", "encrypt", "decrypt")
+
+
+def cipher_signature(*, key_bits, tag_shape):
+    """One client: a block and key in, the transformed block out, the tag carried alongside."""
+    return wiring.Signature({
+        "i": In(stream.Signature(data.StructLayout({"block": 128, "key": key_bits, "tag": tag_shape}))),
+        "o": Out(stream.Signature(data.StructLayout({"block": 128, "tag": tag_shape}))),
+    })
+
+
+class _Ciphers(wiring.Component):
+    """``tweak`` (AES-encrypt with key2), ``encrypt`` (key1) and ``decrypt`` (key1's decryption key)."""
+
+    def __init__(self, *, key_bits, tag_shapes):
+        self._key_bits = key_bits
+        self._tag_shapes = tag_shapes
+        super().__init__({
+            name: Out(cipher_signature(key_bits=key_bits, tag_shape=tag_shapes[name]))
+            for name in CLIENTS
+        })
+
+
+class PipelinedCiphers(_Ciphers):
+    """Three AES pipelines, one per client: a block a cycle each, latency Nr.
+
+    The tweak client must always accept results (its consumers hold room for every request in
+    flight), so the tweak pipeline never stalls.
+    """
+
+    def __init__(self, *, key_bits, tag_shapes):
+        super().__init__(key_bits=key_bits, tag_shapes=tag_shapes)
+        self._engines = {
+            "tweak": AESPipelined(key_bits=key_bits, direction="encrypt", tag_shape=tag_shapes["tweak"]),
+            "encrypt": AESPipelined(key_bits=key_bits, direction="encrypt", tag_shape=tag_shapes["encrypt"]),
+            "decrypt": AESPipelined(key_bits=key_bits, direction="decrypt", tag_shape=tag_shapes["decrypt"]),
+        }
+
+    latency = property(lambda self: self._engines["tweak"].latency)
+
+    def elaborate(self, platform):
+        m = Module()
+        for name in CLIENTS:
+            engine = self._engines[name]
+            m.submodules[name] = engine
+            client = getattr(self, name)
+            m.d.comb += [
+                engine.i.valid.eq(client.i.valid),
+                engine.i.payload.block.eq(client.i.payload.block),
+                engine.i.payload.key.eq(client.i.payload.key),
+                engine.i.payload.tag.eq(client.i.payload.tag),
+                client.i.ready.eq(engine.i.ready),
+                client.o.valid.eq(engine.o.valid),
+                client.o.payload.block.eq(engine.o.payload.block),
+                client.o.payload.tag.eq(engine.o.payload.tag),
+                engine.o.ready.eq(client.o.ready),
+            ]
+        return m
+
+
+class CompactCiphers(_Ciphers):
+    """One :class:`AESCompact` shared round-robin by the three clients (Nr cycles a block).
+
+    Tweak requests wait in a FIFO of ``tweak_depth`` entries, so that the unit can hand one
+    over in any cycle it admits a request, as with the pipelined set.
+    """
+
+    def __init__(self, *, key_bits, tag_shapes, tweak_depth):
+        super().__init__(key_bits=key_bits, tag_shapes=tag_shapes)
+        self._union_tag = data.StructLayout({
+            "client": 2,
+            **{name: tag_shapes[name] for name in CLIENTS},
+        })
+        self._aes = AESCompact(key_bits=key_bits, tag_shape=self._union_tag)
+        self._tweak_depth = tweak_depth
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.aes = aes = self._aes
+        m.submodules.tweak_queue = queue = SyncFIFO(
+            width=len(self.tweak.i.payload.as_value()), depth=self._tweak_depth)
+        tweak_request = Signal.like(self.tweak.i.payload)
+        m.d.comb += [
+            queue.w_en.eq(self.tweak.i.valid),
+            queue.w_data.eq(self.tweak.i.payload),
+            self.tweak.i.ready.eq(queue.w_rdy),
+            tweak_request.eq(queue.r_data),
+        ]
+        requests = [
+            (queue.r_rdy, tweak_request, queue.r_en),
+            (self.encrypt.i.valid, self.encrypt.i.payload, self.encrypt.i.ready),
+            (self.decrypt.i.valid, self.decrypt.i.payload, self.decrypt.i.ready),
+        ]
+
+        # Round-robin: after serving client n, client n + 1 has priority.
+        last = Signal(2)
+        grant = Signal(2)
+        pending = Signal(3)
+        m.d.comb += pending.eq(sum(valid << n for n, (valid, _, _) in enumerate(requests)))
+        for offset in reversed(range(3)):
+            for n in range(3):
+                with m.If(last == n):
+                    candidate = (n + 1 + offset) % 3
+                    with m.If(pending[candidate]):
+                        m.d.comb += grant.eq(candidate)
+        take = Signal()
+        m.d.comb += take.eq(pending.any() & aes.i.ready)
+        for n, (valid, payload, ready) in enumerate(requests):
+            with m.If(grant == n):
+                m.d.comb += [
+                    aes.i.payload.block.eq(payload.block),
+                    aes.i.payload.key.eq(payload.key),
+                    aes.i.payload.decrypt.eq(n == 2),
+                    aes.i.payload.tag.client.eq(n),
+                    getattr(aes.i.payload.tag, CLIENTS[n]).eq(payload.tag),
+                    ready.eq(take),
+                ]
+        m.d.comb += aes.i.valid.eq(pending.any())
+        with m.If(take):
+            m.d.sync += last.eq(grant)
+
+        result = aes.o.payload
+        for n, name in enumerate(CLIENTS):
+            client = getattr(self, name)
+            m.d.comb += [
+                client.o.valid.eq(aes.o.valid & (result.tag.client == n)),
+                client.o.payload.block.eq(result.block),
+                client.o.payload.tag.eq(getattr(result.tag, name)),
+            ]
+            with m.If(result.tag.client == n):
+                m.d.comb += aes.o.ready.eq(client.o.ready)
+        return m
+
+
+CIPHERS = {"pipelined": PipelinedCiphers, "compact": CompactCiphers}

@@ -1,0 +1,354 @@
+"""The memory encryption unit: C-bit mux, key slots, XTS with the line address as tweak.
+
+See ``rtl/meu/README.md`` for the structure, the ordering rules and the numbers.
+"""
+
+from amaranth.hdl import Signal, Module, Cat, C, Mux, Shape
+from amaranth.lib import wiring, data
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..csr import CSRBank, CSRDecoder, csr_bus_signature
+from ..keyslots import KeySlotTable
+from ..layouts import AXIBurst, AXIResp, axi4_signature
+from .ciphers import CIPHERS
+from .layouts import (Kind, Port, Source, admitted_layout, b_token_layout, line_layout,
+                      read_token_layout, write_command_layout)
+from .regmap import COUNTERS, CSR_ADDRESS_WIDTH, KEYSLOT_WINDOW, MEU_WINDOW, meu_registers
+from .write_path import build_write_path
+from .read_path import build_read_path
+
+__all__ = ["MemoryEncryptionUnit"]
+
+BEAT_BYTES = 16
+LINE_BEATS = 4
+
+
+class MemoryEncryptionUnit(wiring.Component):
+    """Encrypts and decrypts 64-byte lines between an AXI4 host port and an AXI4 DRAM port.
+
+    Parameters
+    ----------
+    key_bits : 128 or 256
+    slots : int
+        Key slots = ASIDs ``0 .. slots - 1``.
+    engine : "pipelined" or "compact"
+    address_width : int
+        Physical address bits on the host, privileged and DRAM ports.
+    cbit_position : int
+        Reset value of CONFIG.cbit_position.
+    id_width : int
+        AXI ID bits of the host and privileged ports.
+    min_sev_asid : int
+        Reported in CPUID_EDX.
+    max_reads, max_writes : int
+        Requests of each kind in flight at once (the depth of the unit's queues).
+
+    Members
+    -------
+    host : In(axi4_signature(...))
+        Cores and caches: the ASID in ``aruser``/``awuser``, the C-bit in the address.
+    priv : In(axi4_signature(...))
+        The secure processor's memory port (same rules; it may use any ASID).
+    dram : Out(axi4_signature(...))
+        Whole-line bursts, C-bit removed from the address.
+    csr : In(csr_bus_signature(...))
+        The secure port: unit registers and the key-slot table.
+    """
+
+    def __init__(self, *, key_bits=128, slots=16, engine="pipelined", address_width=48,
+                 cbit_position=47, id_width=4, min_sev_asid=1, max_reads=8, max_writes=8):
+        if engine not in CIPHERS:
+            raise ValueError(f"Engine must be one of {sorted(CIPHERS)}, not {engine!r}")
+        if not 8 <= address_width <= 64:
+            raise ValueError(f"Address width must be 8..64, not {address_width!r}")
+        if not 6 <= cbit_position < address_width:
+            raise ValueError(f"C-bit position must be 6..{address_width - 1}, not {cbit_position!r}")
+        for name, value in (("max_reads", max_reads), ("max_writes", max_writes)):
+            if not isinstance(value, int) or not 2 <= value <= 64:
+                raise ValueError(f"{name} must be an integer in 2..64, not {value!r}")
+        self._key_bits = key_bits
+        self._slots = slots
+        self._engine = engine
+        self._address_width = address_width
+        self._cbit_position = cbit_position
+        self._id_width = id_width
+        self._min_sev_asid = min_sev_asid
+        self._max_reads = max_reads
+        self._max_writes = max_writes
+        self._asid_width = max(1, ceil_log2(slots))
+        self._keyslots = KeySlotTable(key_bits=key_bits, slots=slots, read_ports=1)
+        self._bank = CSRBank(meu_registers(cbit_position=cbit_position), address_width=MEU_WINDOW[1])
+        host = axi4_signature(address_width=address_width, id_width=id_width,
+                              user_width=self._asid_width)
+        super().__init__({
+            "host": In(host),
+            "priv": In(host),
+            "dram": Out(axi4_signature(address_width=address_width, id_width=1)),
+            "csr": In(csr_bus_signature(CSR_ADDRESS_WIDTH)),
+        })
+
+    key_bits = property(lambda self: self._key_bits)
+    slots = property(lambda self: self._slots)
+    engine = property(lambda self: self._engine)
+    address_width = property(lambda self: self._address_width)
+    asid_width = property(lambda self: self._asid_width)
+    id_width = property(lambda self: self._id_width)
+    register_map = property(lambda self: self._bank.register_map)
+    keyslots = property(lambda self: self._keyslots)
+
+    def elaborate(self, platform):
+        m = Module()
+        ctx = _Context(self, m)
+        ctx.build_csr()
+        ctx.build_ciphers()
+        ctx.build_admission()
+        build_read_path(ctx)
+        build_write_path(ctx)
+        ctx.build_quiesce()
+        return m
+
+
+class _Context:
+    """The signals the unit's parts share while it is being elaborated."""
+
+    def __init__(self, unit, m):
+        self.unit = unit
+        self.m = m
+        self.slot_bits = max(1, ceil_log2(unit._slots))
+        self.admitted = admitted_layout(id_width=unit._id_width, address_width=unit._address_width,
+                                        slot_bits=self.slot_bits)
+        self.read_token = read_token_layout(id_width=unit._id_width)
+        self.write_command = write_command_layout(id_width=unit._id_width,
+                                                  address_width=unit._address_width,
+                                                  slot_bits=self.slot_bits)
+        self.line = line_layout(address_width=unit._address_width, slot_bits=self.slot_bits)
+        self.b_token = b_token_layout(id_width=unit._id_width)
+        self.reads_in_flight = Signal(range(unit._max_reads + 1))
+        self.writes_in_flight = Signal(range(unit._max_writes + 1))
+        self.read_done = Signal()       # a read's last response beat left this cycle
+        self.write_done = Signal()      # a write's response left this cycle
+        # The dispatcher's read-modify-write read, offered to the admission arbiter.
+        self.rmw_valid = Signal()
+        self.rmw_ready = Signal()
+        self.rmw_line = Signal(unit._address_width - 6)
+        self.rmw_slot = Signal(self.slot_bits)
+        self.counter_events = {name: Signal(name=f"event_{name.lower()}") for name in COUNTERS}
+
+    # Helpers ---------------------------------------------------------------------------------
+    def fifo(self, name, shape, depth):
+        """A first-word-fall-through FIFO; its words are views when ``shape`` is a layout."""
+        if isinstance(shape, data.Layout):
+            fifo = SyncFIFO(width=shape.size, depth=depth)
+            self.m.submodules[name] = fifo
+            return fifo, data.View(shape, fifo.w_data), data.View(shape, fifo.r_data)
+        fifo = SyncFIFO(width=Shape.cast(shape).width, depth=depth)
+        self.m.submodules[name] = fifo
+        return fifo, fifo.w_data, fifo.r_data
+
+    def field(self, register, name):
+        return self.unit._bank.field(register, name)
+
+    # CSR -------------------------------------------------------------------------------------
+    def build_csr(self):
+        m, unit = self.m, self.unit
+        m.submodules.csr_decoder = decoder = CSRDecoder(
+            address_width=CSR_ADDRESS_WIDTH, windows=[MEU_WINDOW, KEYSLOT_WINDOW])
+        m.submodules.bank = bank = unit._bank
+        m.submodules.keyslots = keyslots = unit._keyslots
+        wiring.connect(m, wiring.flipped(unit.csr), decoder.bus)
+        wiring.connect(m, decoder.bus_0, bank.bus)
+        wiring.connect(m, decoder.bus_1, keyslots.csr)
+        self.keyslots = keyslots
+        self.sme_enable = self.field("CONFIG", "sme_enable").data
+        self.tsme = self.field("CONFIG", "tsme").data
+        self.cbit_position = self.field("CONFIG", "cbit_position").data
+        m.d.comb += [
+            self.field("CPUID_EAX", "sme").r_data.eq(1),
+            self.field("CPUID_EAX", "sev").r_data.eq(1),
+            self.field("CPUID_EBX", "cbit_position").r_data.eq(self.cbit_position),
+            self.field("CPUID_EBX", "pa_reduction").r_data.eq(1),
+            self.field("CPUID_ECX", "asids").r_data.eq(unit._slots - 1),
+            self.field("CPUID_EDX", "min_sev_asid").r_data.eq(unit._min_sev_asid),
+        ]
+        clear = self.field("COUNTERS_CLEAR", "clear")
+        for name, event in self.counter_events.items():
+            count = Signal(32, name=f"count_{name.lower()}")
+            m.d.comb += self.field(name, "count").r_data.eq(count)
+            with m.If(clear.w_stb & clear.w_data):
+                m.d.sync += count.eq(0)
+            with m.Elif(event):
+                m.d.sync += count.eq(count + 1)
+
+    # Ciphers ---------------------------------------------------------------------------------
+    def build_ciphers(self):
+        unit = self.unit
+        key_bits = unit._key_bits
+        # The tweak client carries the line's data key to the path that will use it: key1 for a
+        # write, key1's decryption key for a read.
+        self.tweak_tag = data.StructLayout({"write": 1, "key": key_bits})
+        self.encrypt_tag = data.StructLayout({"tweak": 128})
+        self.decrypt_tag = data.StructLayout({"tweak": 128, "resp": 2})
+        tag_shapes = {"tweak": self.tweak_tag, "encrypt": self.encrypt_tag, "decrypt": self.decrypt_tag}
+        options = {}
+        if unit._engine == "compact":
+            options["tweak_depth"] = unit._max_reads + unit._max_writes
+        self.ciphers = CIPHERS[unit._engine](key_bits=key_bits, tag_shapes=tag_shapes, **options)
+        self.m.submodules.ciphers = self.ciphers
+
+    # Admission -------------------------------------------------------------------------------
+    def build_admission(self):
+        """One request a cycle, round-robin over host AR/AW, privileged AR/AW and RMW reads.
+
+        Stage A decides (burst check, C-bit, slot, key valid, room) and starts the key read;
+        stage B, a cycle later, has the key and hands the line to the tweak client, the read
+        path or the write path. Stage B never waits: stage A admits only with room reserved.
+        """
+        m, unit = self.m, self.unit
+        host, priv = unit.host, unit.priv
+        requests = [
+            (Source.HOST_AR, host.arvalid, host.arready, Port.HOST, 0, host.arid, host.araddr,
+             host.arlen, host.arsize, host.arburst, host.aruser),
+            (Source.HOST_AW, host.awvalid, host.awready, Port.HOST, 1, host.awid, host.awaddr,
+             host.awlen, host.awsize, host.awburst, host.awuser),
+            (Source.PRIV_AR, priv.arvalid, priv.arready, Port.PRIV, 0, priv.arid, priv.araddr,
+             priv.arlen, priv.arsize, priv.arburst, priv.aruser),
+            (Source.PRIV_AW, priv.awvalid, priv.awready, Port.PRIV, 1, priv.awid, priv.awaddr,
+             priv.awlen, priv.awsize, priv.awburst, priv.awuser),
+        ]
+        read_room = Signal()
+        write_room = Signal()
+        hold = Signal()                 # a key-slot command waits for the unit to drain
+        self.admission_hold = hold
+        m.d.comb += [
+            read_room.eq(self.reads_in_flight < unit._max_reads),
+            write_room.eq(self.writes_in_flight < unit._max_writes),
+        ]
+        sources = len(requests) + 1
+        eligible = Signal(sources)
+        for source, valid, _, _, write, *_ in requests:
+            m.d.comb += eligible[source].eq(valid & ~hold & (write_room if write else read_room))
+        m.d.comb += eligible[Source.RMW].eq(self.rmw_valid & ~hold & read_room)
+
+        # Round-robin: after granting source n, source n + 1 has the highest priority.
+        last = Signal(range(sources), init=sources - 1)
+        grant = Signal(range(sources))
+        for offset in reversed(range(sources)):
+            for n in range(sources):
+                candidate = (n + 1 + offset) % sources
+                with m.If((last == n) & eligible[candidate]):
+                    m.d.comb += grant.eq(candidate)
+        admit = Signal()
+        m.d.comb += admit.eq(eligible.any())
+        with m.If(admit):
+            m.d.sync += last.eq(grant)
+
+        # The granted request, decoded.
+        port = Signal(Port)
+        write = Signal()
+        ident = Signal(unit._id_width)
+        address = Signal(unit._address_width)
+        length = Signal(8)
+        size = Signal(3)
+        burst = Signal(2)
+        asid = Signal(unit._asid_width)
+        for source, _, ready, port_value, write_value, *fields in requests:
+            with m.If(grant == source):
+                m.d.comb += [
+                    port.eq(port_value), write.eq(write_value),
+                    Cat(ident, address, length, size, burst, asid).eq(Cat(*fields)),
+                    ready.eq(admit),
+                ]
+        with m.If(grant == Source.RMW):
+            m.d.comb += [
+                port.eq(Port.RMW), write.eq(0), address.eq(Cat(C(0, 6), self.rmw_line)),
+                length.eq(LINE_BEATS - 1), size.eq(4), burst.eq(AXIBurst.INCR),
+                self.rmw_ready.eq(admit),
+            ]
+
+        first = address[4:6]
+        burst_ok = Signal()
+        m.d.comb += burst_ok.eq(
+            (address[:4] == 0) & (size == 4) & ((burst == AXIBurst.INCR) | (length == 0))
+            & (first + length <= LINE_BEATS - 1))
+        # The C-bit (only with SME enabled) selects slot[ASID] and leaves the DRAM address;
+        # under TSME every other line uses slot 0. A read-modify-write arrives already routed.
+        cbit = Signal()
+        needs_key = Signal()
+        slot = Signal(self.slot_bits)
+        dram_address = Signal(unit._address_width)
+        m.d.comb += [
+            cbit.eq(self.sme_enable & address.bit_select(self.cbit_position, 1)),
+            dram_address.eq(address & ~(cbit.as_unsigned() << self.cbit_position)),
+            needs_key.eq(cbit | self.tsme),
+            slot.eq(Mux(cbit, asid, 0)),
+        ]
+        with m.If(grant == Source.RMW):
+            m.d.comb += [cbit.eq(1), needs_key.eq(1), slot.eq(self.rmw_slot),
+                         dram_address.eq(address)]
+        slot_valid = Signal()
+        m.d.comb += slot_valid.eq((slot < unit._slots) & self.keyslots.valid.bit_select(slot, 1))
+        kind = Signal(Kind)
+        with m.If(~burst_ok):
+            m.d.comb += kind.eq(Kind.ERROR)
+        with m.Elif(needs_key & ~slot_valid):
+            m.d.comb += kind.eq(Kind.ERROR)
+        with m.Elif(needs_key):
+            m.d.comb += kind.eq(Kind.CIPHER)
+        with m.Else():
+            m.d.comb += kind.eq(Kind.BYPASS)
+        m.d.comb += [
+            self.counter_events["ERR_BAD_BURST"].eq(admit & ~burst_ok),
+            self.counter_events["ERR_NO_KEY"].eq(admit & burst_ok & needs_key & ~slot_valid),
+        ]
+
+        # SEC_CM: MEU.KEY.ONE_READ_PER_LINE
+        # The key is read once, at admission; the line carries it to the cipher that uses it.
+        key_read = self.keyslots.key_read[0]
+        m.d.comb += [key_read.addr.eq(slot), key_read.en.eq(admit)]
+
+        # Stage B.
+        stage_b = Signal(self.admitted)
+        stage_b_valid = Signal()
+        m.d.sync += stage_b_valid.eq(admit)
+        with m.If(admit):
+            m.d.sync += [
+                stage_b.port.eq(port), stage_b.write.eq(write), stage_b.id.eq(ident),
+                stage_b.first.eq(first), stage_b.len.eq(length), stage_b.kind.eq(kind),
+                stage_b.line.eq(dram_address[6:]), stage_b.slot.eq(slot),
+            ]
+        self.stage_b = stage_b
+        self.stage_b_valid = stage_b_valid
+        with m.If(admit & ~write):
+            m.d.sync += self.reads_in_flight.eq(self.reads_in_flight + 1 - self.read_done)
+        with m.Else():
+            m.d.sync += self.reads_in_flight.eq(self.reads_in_flight - self.read_done)
+        with m.If(admit & write):
+            m.d.sync += self.writes_in_flight.eq(self.writes_in_flight + 1 - self.write_done)
+        with m.Else():
+            m.d.sync += self.writes_in_flight.eq(self.writes_in_flight - self.write_done)
+
+        key = key_read.data
+        tweak = self.ciphers.tweak
+        m.d.comb += [
+            tweak.i.valid.eq(stage_b_valid & (stage_b.kind == Kind.CIPHER)),
+            tweak.i.payload.block.eq(Cat(C(0, 6), stage_b.line)),
+            tweak.i.payload.key.eq(key.key2),
+            tweak.i.payload.tag.write.eq(stage_b.write),
+            tweak.i.payload.tag.key.eq(Mux(stage_b.write, key.key1, key.key1_decrypt)),
+        ]
+
+    def build_quiesce(self):
+        m = self.m
+        idle = Signal()
+        m.d.comb += [
+            idle.eq((self.reads_in_flight == 0) & (self.writes_in_flight == 0) & ~self.stage_b_valid),
+            self.admission_hold.eq(self.keyslots.quiesce_request),
+            # SEC_CM: KEYSLOTS.SLOT.ATOMIC_UPDATE
+            # A slot changes only while nothing is in flight and nothing is admitted.
+            self.keyslots.quiesce_grant.eq(self.keyslots.quiesce_request & idle),
+            self.field("STATUS", "idle").r_data.eq(idle),
+            self.field("STATUS", "key_update").r_data.eq(self.keyslots.quiesce_request),
+        ]
+

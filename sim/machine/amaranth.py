@@ -1,0 +1,340 @@
+"""The ``amaranth`` backend: the unit's RTL in Amaranth's simulator, cycle by cycle.
+
+One testbench drives every port of the unit each cycle: the host and privileged AXI managers,
+a DRAM model with a fixed read latency behind the DRAM port, and the CSR bus. The scenario runs
+as a second testbench and waits on the first. See ``sim/README.md`` ("The machine API").
+"""
+
+import random
+from collections import deque
+
+from amaranth.sim import Simulator
+
+from ...rtl.meu import MemoryEncryptionUnit
+from .api import BEAT_BYTES, BusError, Machine, Read, check_op
+from .dram import SparseDRAM
+
+__all__ = ["AmaranthMachine"]
+
+_SLVERR = 2
+
+
+class _Pending:
+    """One operation on its way through a port."""
+
+    __slots__ = ("op", "id", "beats", "result", "done", "error")
+
+    def __init__(self, op, ident):
+        self.op = op
+        self.id = ident
+        self.beats = []
+        self.result = None
+        self.done = False
+        self.error = False
+
+
+class _Manager:
+    """The BFM of one AXI manager port (host or privileged)."""
+
+    def __init__(self, bus, id_width):
+        self.bus = bus
+        self.ar = deque()           # reads waiting for the AR channel
+        self.aw = deque()           # writes waiting for the AW channel
+        self.w = deque()            # (pending, beat index) for the W channel, in AW order
+        self.reads = {}             # id -> deque of reads in flight, in issue order
+        self.writes = {}            # id -> deque of writes in flight
+        self._next_id = 0
+        self._ids = 1 << id_width
+
+    def submit(self, op):
+        pending = _Pending(op, self._next_id)
+        self._next_id = (self._next_id + 1) % self._ids
+        if isinstance(op, Read):
+            self.ar.append(pending)
+        else:
+            self.aw.append(pending)
+            self.w.extend((pending, n) for n in range(op.beats))
+        return pending
+
+
+class AmaranthMachine(Machine):
+    """The machine API on :class:`~sevlab.rtl.meu.MemoryEncryptionUnit` in Amaranth's simulator.
+
+    Parameters
+    ----------
+    config : MachineConfig
+    stall : float
+        Probability, per cycle and channel, that the testbench holds a valid or a ready low
+        (host and DRAM side both), to exercise back-pressure. 0 gives the unit's best case.
+    seed : int
+        Seed of the stall pattern.
+    vcd : str or None
+        Write a waveform of the whole run to this file (slow: every signal and memory).
+    """
+
+    def __init__(self, config, *, stall=0.0, seed=0, vcd=None):
+        self.config = config
+        self.dut = MemoryEncryptionUnit(
+            key_bits=config.key_bits, slots=config.slots, engine=config.engine,
+            address_width=config.address_width, cbit_position=config.cbit_position,
+            min_sev_asid=config.min_sev_asid)
+        self.dram = SparseDRAM()
+        self._stall = stall
+        self._rng = random.Random(seed)
+        self._vcd = vcd
+        self._cycle = 0
+        self._scenario_ctx = None
+        self._finished = False
+        self._managers = {"host": _Manager(self.dut.host, self.dut.id_width),
+                          "priv": _Manager(self.dut.priv, self.dut.id_width)}
+        self._csr_ops = deque()
+        self._asid_limit = 1 << self.dut.asid_width
+        self.stats = {"dram_reads": 0, "dram_writes": 0}
+
+    @property
+    def cycles(self):
+        return self._cycle
+
+    def run(self, scenario):
+        """Run ``async def scenario(machine)`` in the simulator and return its result."""
+        outcome = {}
+
+        async def scenario_testbench(ctx):
+            self._scenario_ctx = ctx
+            try:
+                outcome["value"] = await scenario(self)
+            except BaseException as error:      # re-raised outside the simulator
+                outcome["error"] = error
+            finally:
+                self._finished = True
+
+        sim = Simulator(self.dut)
+        sim.add_clock(1e-8)
+        sim.add_testbench(self._bus_testbench)
+        sim.add_testbench(scenario_testbench)
+        if self._vcd:
+            with sim.write_vcd(self._vcd):
+                sim.run()
+        else:
+            sim.run()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("value")
+
+    # The machine API ------------------------------------------------------------------------
+    async def issue(self, ops):
+        pendings = []
+        for op in ops:
+            check_op(op, self.config.address_width)
+            if not 0 <= op.asid < self._asid_limit:
+                raise ValueError(f"ASID must be in 0..{self._asid_limit - 1}, not {op.asid!r}")
+        for op in ops:
+            pendings.append(self._managers[op.port].submit(op))
+        while not all(p.done for p in pendings):
+            await self._scenario_ctx.tick()
+        return [BusError(p.op) if p.error else p.result for p in pendings]
+
+    async def csr_read(self, address):
+        return await self._csr(("read", address, 0))
+
+    async def csr_write(self, address, value):
+        await self._csr(("write", address, value))
+
+    async def _csr(self, request):
+        slot = {"request": request, "done": False, "value": None}
+        self._csr_ops.append(slot)
+        while not slot["done"]:
+            await self._scenario_ctx.tick()
+        return slot["value"]
+
+    async def dram_read(self, address, length):
+        return self.dram.read(address, length)
+
+    async def dram_write(self, address, data):
+        self.dram.write(address, data)
+
+    async def tick(self, cycles=1):
+        for _ in range(cycles):
+            await self._scenario_ctx.tick()
+
+    # The testbench that drives every port -----------------------------------------------------
+    def _stalled(self):
+        return self._stall and self._rng.random() < self._stall
+
+    async def _bus_testbench(self, ctx):
+        dut, dram = self.dut, self.dut.dram
+        latency = self.config.memory_latency
+        managers = list(self._managers.values())
+        dram_reads = deque()        # [first beat cycle, address, beats sent]
+        dram_writes = deque()       # addresses whose W beats are due, in AW order
+        dram_b = deque()            # cycle each write response is due
+        w_beat = 0
+        csr_read_due = None
+        shown = {}
+
+        def show(signal, value):
+            # Setting a signal costs a simulator call: only changes are sent.
+            key = id(signal)        # Amaranth values are not hashable
+            if shown.get(key) != value:
+                shown[key] = value
+                ctx.set(signal, value)
+
+        sampled = [dut.csr.r_data]
+        for manager in managers:
+            bus = manager.bus
+            sampled += [bus.arready, bus.awready, bus.wready, bus.bvalid, bus.bid, bus.bresp,
+                        bus.rvalid, bus.rid, bus.rdata, bus.rresp, bus.rlast]
+        sampled += [dram.arvalid, dram.araddr, dram.awvalid, dram.awaddr, dram.wvalid, dram.wdata,
+                    dram.wstrb, dram.wlast, dram.bready, dram.rready]
+
+        while not (self._finished and not self._csr_ops):
+            cycle = self._cycle
+            # Managers: offer the next AR, AW and W; always ready for R and B unless stalling.
+            offers = []
+            for manager in managers:
+                bus = manager.bus
+                ar = manager.ar[0] if manager.ar and not self._stalled() else None
+                aw = manager.aw[0] if manager.aw and not self._stalled() else None
+                w = manager.w[0] if manager.w and not self._stalled() else None
+                show(bus.arvalid, ar is not None)
+                if ar is not None:
+                    op = ar.op
+                    show(bus.arid, ar.id)
+                    show(bus.araddr, op.address)
+                    show(bus.arlen, op.beats - 1)
+                    show(bus.arsize, 4)
+                    show(bus.arburst, 1)
+                    show(bus.aruser, op.asid)
+                show(bus.awvalid, aw is not None)
+                if aw is not None:
+                    op = aw.op
+                    show(bus.awid, aw.id)
+                    show(bus.awaddr, op.address)
+                    show(bus.awlen, op.beats - 1)
+                    show(bus.awsize, 4)
+                    show(bus.awburst, 1)
+                    show(bus.awuser, op.asid)
+                show(bus.wvalid, w is not None)
+                if w is not None:
+                    pending, n = w
+                    show(bus.wdata, int.from_bytes(pending.op.data[16 * n:16 * n + 16], "little"))
+                    show(bus.wstrb, (pending.op.strobes >> (16 * n)) & 0xFFFF)
+                    show(bus.wlast, n == pending.op.beats - 1)
+                rready = not self._stalled()
+                bready = not self._stalled()
+                show(bus.rready, rready)
+                show(bus.bready, bready)
+                offers.append((ar, aw, w, rready, bready))
+
+            # DRAM: ready for requests unless stalling; R beats after the fixed latency.
+            arready = not self._stalled()
+            awready = not self._stalled()
+            wready = not self._stalled()
+            show(dram.arready, arready)
+            show(dram.awready, awready)
+            show(dram.wready, wready)
+            r_offer = None
+            if dram_reads and dram_reads[0][0] <= cycle and not self._stalled():
+                due, address, sent = dram_reads[0]
+                r_offer = dram_reads[0]
+                show(dram.rvalid, 1)
+                show(dram.rdata, int.from_bytes(self.dram.read(address + 16 * sent, 16), "little"))
+                show(dram.rresp, 0)
+                show(dram.rlast, sent == 3)
+                show(dram.rid, 0)
+            else:
+                show(dram.rvalid, 0)
+            b_offer = bool(dram_b) and dram_b[0] <= cycle
+            show(dram.bvalid, b_offer)
+            if b_offer:
+                show(dram.bresp, 0)
+                show(dram.bid, 0)
+
+            # CSR bus: one access at a time; read data comes the cycle after the strobe.
+            csr = self._csr_ops[0] if self._csr_ops and csr_read_due is None else None
+            show(dut.csr.w_stb, csr is not None and csr["request"][0] == "write")
+            show(dut.csr.r_stb, csr is not None and csr["request"][0] == "read")
+            if csr is not None:
+                show(dut.csr.addr, csr["request"][1])
+                show(dut.csr.w_data, csr["request"][2])
+
+            values = iter((await ctx.tick().sample(*sampled))[2:])
+            self._cycle += 1
+
+            csr_data = next(values)
+            if csr_read_due is not None:
+                csr_read_due["value"] = csr_data
+                csr_read_due["done"] = True
+                self._csr_ops.popleft()
+                csr_read_due = None
+            elif csr is not None:
+                if csr["request"][0] == "read":
+                    csr_read_due = csr
+                else:
+                    csr["done"] = True
+                    self._csr_ops.popleft()
+
+            for manager, (ar, aw, w, rready, bready) in zip(managers, offers):
+                (arready_m, awready_m, wready_m, bvalid, bid, bresp,
+                 rvalid, rid, rdata, rresp, rlast) = (next(values) for _ in range(11))
+                if ar is not None and arready_m:
+                    manager.ar.popleft()
+                    manager.reads.setdefault(ar.id, deque()).append(ar)
+                if aw is not None and awready_m:
+                    manager.aw.popleft()
+                    manager.writes.setdefault(aw.id, deque()).append(aw)
+                if w is not None and wready_m:
+                    manager.w.popleft()
+                if rvalid and rready:
+                    queue = manager.reads.get(rid)
+                    if not queue:
+                        raise AssertionError(f"cycle {cycle}: R beat for ID {rid} with no read in flight")
+                    pending = queue[0]
+                    pending.beats.append(int(rdata).to_bytes(16, "little"))
+                    pending.error |= rresp == _SLVERR
+                    expected_last = len(pending.beats) == pending.op.beats
+                    if bool(rlast) != expected_last:
+                        raise AssertionError(f"cycle {cycle}: RLAST {rlast} on beat {len(pending.beats)} "
+                                             f"of {pending.op}")
+                    if expected_last:
+                        queue.popleft()
+                        pending.result = b"".join(pending.beats)
+                        pending.done = True
+                if bvalid and bready:
+                    queue = manager.writes.get(bid)
+                    if not queue:
+                        raise AssertionError(f"cycle {cycle}: B for ID {bid} with no write in flight")
+                    pending = queue.popleft()
+                    if pending in [p for p, _ in manager.w]:
+                        raise AssertionError(f"cycle {cycle}: B for {pending.op} before its last W beat")
+                    pending.error = bresp == _SLVERR
+                    pending.done = True
+
+            (d_arvalid, d_araddr, d_awvalid, d_awaddr, d_wvalid, d_wdata, d_wstrb, d_wlast,
+             d_bready, d_rready) = values
+            if d_arvalid and arready:
+                if d_araddr % 64:
+                    raise AssertionError(f"cycle {cycle}: DRAM read of {d_araddr:#x} is not a whole line")
+                dram_reads.append([cycle + latency, d_araddr, 0])
+                self.stats["dram_reads"] += 1
+            if r_offer is not None and d_rready:
+                r_offer[2] += 1
+                if r_offer[2] == 4:
+                    dram_reads.popleft()
+            if d_awvalid and awready:
+                dram_writes.append(d_awaddr)
+                self.stats["dram_writes"] += 1
+            if d_wvalid and wready:
+                if not dram_writes:
+                    raise AssertionError(f"cycle {cycle}: DRAM W beat before its AW")
+                address = dram_writes[0] + 16 * w_beat
+                self.dram.write_strobed(address, int(d_wdata).to_bytes(16, "little"), d_wstrb)
+                w_beat += 1
+                if bool(d_wlast) != (w_beat == 4):
+                    raise AssertionError(f"cycle {cycle}: DRAM WLAST on beat {w_beat}")
+                if w_beat == 4:
+                    dram_writes.popleft()
+                    w_beat = 0
+                    dram_b.append(cycle + 1)
+            if b_offer and d_bready:
+                dram_b.popleft()

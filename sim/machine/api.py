@@ -1,0 +1,185 @@
+"""The machine API: what firmware, hypervisor and scenarios use to reach the hardware.
+
+One interface, several backends (``model``, ``amaranth``, ``icarus``, ``verilator``). A scenario
+is an ``async def scenario(machine)``; :func:`sevlab.sim.machine.run` runs it on a backend.
+See ``sim/README.md`` ("The machine API").
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["BusError", "Read", "Write", "Machine", "LINE_BYTES", "BEAT_BYTES", "PORTS", "ALL_STROBES",
+           "MachineConfig"]
+
+LINE_BYTES = 64
+BEAT_BYTES = 16
+ALL_STROBES = (1 << LINE_BYTES) - 1
+PORTS = ("host", "priv")
+
+
+class BusError(Exception):
+    """The unit answered a request with an error response (SLVERR)."""
+
+    def __init__(self, op):
+        super().__init__(f"{op} refused by the unit (SLVERR)")
+        self.op = op
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """The hardware a machine is built from (the unit's parameters)."""
+    key_bits: int = 128
+    slots: int = 16
+    engine: str = "pipelined"
+    address_width: int = 48
+    cbit_position: int = 47
+    min_sev_asid: int = 1
+    memory_latency: int = 16
+
+
+@dataclass(frozen=True)
+class Read:
+    """Read the beats ``address .. address + 16 * beats`` (inside one line)."""
+    address: int
+    beats: int = 4
+    asid: int = 0
+    port: str = "host"
+
+    def __str__(self):
+        return f"read {self.address:#x} ({self.beats} beats, ASID {self.asid}, {self.port} port)"
+
+
+@dataclass(frozen=True)
+class Write:
+    """Write ``data`` (16 × beats bytes) at ``address``; ``strobe`` bit n enables byte n."""
+    address: int
+    data: bytes
+    asid: int = 0
+    port: str = "host"
+    strobe: int | None = None
+
+    @property
+    def beats(self):
+        return len(self.data) // BEAT_BYTES
+
+    @property
+    def strobes(self):
+        return (1 << len(self.data)) - 1 if self.strobe is None else self.strobe
+
+    def __str__(self):
+        return f"write {self.address:#x} ({self.beats} beats, ASID {self.asid}, {self.port} port)"
+
+
+def check_op(op, address_width):
+    """Raise ValueError for an operation no backend can issue (not a unit refusal)."""
+    if op.port not in PORTS:
+        raise ValueError(f"port must be one of {PORTS}, not {op.port!r}")
+    if op.address % BEAT_BYTES:
+        raise ValueError(f"address must be 16-byte aligned, not {op.address:#x}")
+    if not 0 <= op.address < (1 << address_width):
+        raise ValueError(f"address {op.address:#x} does not fit {address_width} bits")
+    beats = op.beats
+    if isinstance(op, Write) and len(op.data) % BEAT_BYTES:
+        raise ValueError(f"write data must be whole 16-byte beats, not {len(op.data)} bytes")
+    if not 1 <= beats <= 4 or (op.address % LINE_BYTES) // BEAT_BYTES + beats > 4:
+        raise ValueError(f"{op} must be 1..4 beats inside one 64-byte line")
+
+
+class Machine:
+    """Base class of the backends. Every method is a coroutine unless it says otherwise.
+
+    Host-port operations: :meth:`read`, :meth:`write`, :meth:`read_line`, :meth:`write_line`,
+    :meth:`issue` (many at once). The secure port: :meth:`csr_read`, :meth:`csr_write` (word
+    addresses; use the drivers in ``sim/machine/drivers.py`` rather than raw addresses). The
+    privileged memory port: the same operations with ``port="priv"``. The DRAM backdoor
+    (:meth:`dram_read`, :meth:`dram_write`) sees and changes DRAM without the unit, as a
+    physical attacker or a hypervisor mapping the page without the C-bit would.
+    """
+
+    config: MachineConfig
+
+    @property
+    def cycles(self):
+        """Clock cycles simulated so far (0 on the model)."""
+        raise NotImplementedError
+
+    async def issue(self, ops):
+        """Issue ``ops`` with as many in flight as the backend allows; return their results.
+
+        The result of a :class:`Read` is its bytes, of a :class:`Write` None; a refused
+        operation's result is a :class:`BusError` (returned, not raised, so that one refusal
+        does not hide the others).
+        """
+        raise NotImplementedError
+
+    async def csr_read(self, address):
+        raise NotImplementedError
+
+    async def csr_write(self, address, value):
+        raise NotImplementedError
+
+    async def dram_read(self, address, length):
+        raise NotImplementedError
+
+    async def dram_write(self, address, data):
+        raise NotImplementedError
+
+    async def tick(self, cycles=1):
+        """Let time pass (no-op on the model)."""
+
+    # Conveniences built on issue() --------------------------------------------------------------
+    async def _one(self, op):
+        (result,) = await self.issue([op])
+        if isinstance(result, BusError):
+            raise result
+        return result
+
+    async def read_line(self, address, *, asid=0, port="host"):
+        """Read a whole 64-byte line. Raises BusError if the unit refuses it."""
+        return await self._one(Read(address, 4, asid, port))
+
+    async def write_line(self, address, data, *, asid=0, port="host", strobe=None):
+        """Write a whole 64-byte line (``strobe`` selects bytes). Raises BusError if refused."""
+        return await self._one(Write(address, bytes(data), asid, port, strobe))
+
+    async def read(self, address, length, *, asid=0, port="host"):
+        """Read any byte range, one burst per line it touches. Raises BusError if refused."""
+        ops, spans = [], []
+        for start, end in _lines(address, length):
+            beat = start - start % BEAT_BYTES
+            beats = -(-(end - beat) // BEAT_BYTES)
+            ops.append(Read(beat, beats, asid, port))
+            spans.append((start - beat, end - beat))
+        results = await self.issue(ops)
+        out = bytearray()
+        for result, (low, high) in zip(results, spans):
+            if isinstance(result, BusError):
+                raise result
+            out += result[low:high]
+        return bytes(out)
+
+    async def write(self, address, data, *, asid=0, port="host"):
+        """Write any byte range, with byte strobes at the ragged ends. Raises BusError if refused."""
+        data = bytes(data)
+        ops = []
+        for start, end in _lines(address, len(data)):
+            beat = start - start % BEAT_BYTES
+            beats = -(-(end - beat) // BEAT_BYTES)
+            chunk = bytearray(beats * BEAT_BYTES)
+            offset = start - beat
+            chunk[offset:offset + end - start] = data[start - address:end - address]
+            strobe = ((1 << (end - start)) - 1) << offset
+            ops.append(Write(beat, bytes(chunk), asid, port, strobe))
+        for result in await self.issue(ops):
+            if isinstance(result, BusError):
+                raise result
+
+
+def _lines(address, length):
+    """Split ``[address, address + length)`` at 64-byte line boundaries."""
+    if length <= 0:
+        raise ValueError(f"length must be positive, not {length!r}")
+    end = address + length
+    while address < end:
+        line_end = min(end, (address // LINE_BYTES + 1) * LINE_BYTES)
+        yield address, line_end
+        address = line_end
