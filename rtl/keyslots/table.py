@@ -53,6 +53,7 @@ class KeySlotTable(wiring.Component):
         self._slots = slots
         self._bank = CSRBank(KEYSLOT_REGISTERS)
         self._entry = xts_key_layout(key_bits=key_bits)
+        self._memory = Memory(shape=self._entry, depth=slots, init=[])
         super().__init__({
             "csr": In(csr_bus_signature(KEYSLOT_REGISTERS.address_width)),
             "key_read": Out(ReadPort.Signature(addr_width=ceil_log2(slots),
@@ -64,6 +65,7 @@ class KeySlotTable(wiring.Component):
 
     key_bits = property(lambda self: self._key_bits)
     slots = property(lambda self: self._slots)
+    memory = property(lambda self: self._memory, doc="The key memory (for white-box tests).")
 
     def elaborate(self, platform):
         m = Module()
@@ -73,7 +75,7 @@ class KeySlotTable(wiring.Component):
         # SEC_CM: KEYSLOTS.KEY.SW_UNREADABLE
         # The key memory has a write port and the cipher's read ports, nothing else: no register
         # reads it, and the staged key words are write-only (they read as 0).
-        m.submodules.memory = memory = Memory(shape=self._entry, depth=self._slots, init=[])
+        m.submodules.memory = memory = self._memory
         write = memory.write_port()
         for port in self.key_read:
             read = memory.read_port()

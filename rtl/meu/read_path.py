@@ -82,8 +82,8 @@ def build_read_path(ctx):
             m.d.comb += tweaks.r_en.eq(to_cipher)
         with m.If(in_beat == 0):
             m.d.comb += [
-                ctx.counter_events["LINES_DECRYPTED"].eq(to_cipher),
-                ctx.counter_events["LINES_BYPASSED"].eq(to_bypass),
+                ctx.event("LINES_DECRYPTED").eq(to_cipher),
+                ctx.event("LINES_BYPASSED").eq(to_bypass),
             ]
 
     # Responses: one beat a cycle from the head token's source, forwarded if the request asked

@@ -107,6 +107,7 @@ class MemoryEncryptionUnit(wiring.Component):
         build_read_path(ctx)
         build_write_path(ctx)
         ctx.build_quiesce()
+        ctx.build_counters()
         return m
 
 
@@ -134,7 +135,7 @@ class _Context:
         self.rmw_ready = Signal()
         self.rmw_line = Signal(unit._address_width - 6)
         self.rmw_slot = Signal(self.slot_bits)
-        self.counter_events = {name: Signal(name=f"event_{name.lower()}") for name in COUNTERS}
+        self._events = {name: [] for name in COUNTERS}
 
     # Helpers ---------------------------------------------------------------------------------
     def fifo(self, name, shape, depth):
@@ -146,6 +147,12 @@ class _Context:
         fifo = SyncFIFO(width=Shape.cast(shape).width, depth=depth)
         self.m.submodules[name] = fifo
         return fifo, fifo.w_data, fifo.r_data
+
+    def event(self, name):
+        """A new one-cycle event for counter ``name``; events of one cycle all count."""
+        signal = Signal(name=f"event_{name.lower()}_{len(self._events[name])}")
+        self._events[name].append(signal)
+        return signal
 
     def field(self, register, name):
         return self.unit._bank.field(register, name)
@@ -172,14 +179,6 @@ class _Context:
             self.field("CPUID_ECX", "asids").r_data.eq(unit._slots - 1),
             self.field("CPUID_EDX", "min_sev_asid").r_data.eq(unit._min_sev_asid),
         ]
-        clear = self.field("COUNTERS_CLEAR", "clear")
-        for name, event in self.counter_events.items():
-            count = Signal(32, name=f"count_{name.lower()}")
-            m.d.comb += self.field(name, "count").r_data.eq(count)
-            with m.If(clear.w_stb & clear.w_data):
-                m.d.sync += count.eq(0)
-            with m.Elif(event):
-                m.d.sync += count.eq(count + 1)
 
     # Ciphers ---------------------------------------------------------------------------------
     def build_ciphers(self):
@@ -299,8 +298,8 @@ class _Context:
         with m.Else():
             m.d.comb += kind.eq(Kind.BYPASS)
         m.d.comb += [
-            self.counter_events["ERR_BAD_BURST"].eq(admit & ~burst_ok),
-            self.counter_events["ERR_NO_KEY"].eq(admit & burst_ok & needs_key & ~slot_valid),
+            self.event("ERR_BAD_BURST").eq(admit & ~burst_ok),
+            self.event("ERR_NO_KEY").eq(admit & burst_ok & needs_key & ~slot_valid),
         ]
 
         # SEC_CM: MEU.KEY.ONE_READ_PER_LINE
@@ -338,6 +337,17 @@ class _Context:
             tweak.i.payload.tag.write.eq(stage_b.write),
             tweak.i.payload.tag.key.eq(Mux(stage_b.write, key.key1, key.key1_decrypt)),
         ]
+
+    def build_counters(self):
+        m = self.m
+        clear = self.field("COUNTERS_CLEAR", "clear")
+        for name, events in self._events.items():
+            count = Signal(32, name=f"count_{name.lower()}")
+            m.d.comb += self.field(name, "count").r_data.eq(count)
+            with m.If(clear.w_stb & clear.w_data):
+                m.d.sync += count.eq(0)
+            with m.Else():
+                m.d.sync += count.eq(count + sum(events))
 
     def build_quiesce(self):
         m = self.m

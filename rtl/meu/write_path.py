@@ -125,9 +125,12 @@ def build_write_path(ctx):
     ]
     rmw_beat = Signal(2)
 
+    encrypted_event = ctx.event("LINES_ENCRYPTED")
+    bypassed_event = ctx.event("LINES_BYPASSED")
+
     def issue(kind):
-        m.d.comb += [addresses.w_en.eq(1), order.w_en.eq(1), issued.eq(1)]
-        m.d.comb += ctx.counter_events["LINES_ENCRYPTED" if kind == Kind.CIPHER else "LINES_BYPASSED"].eq(1)
+        m.d.comb += [addresses.w_en.eq(1), order.w_en.eq(1), issued.eq(1),
+                     (encrypted_event if kind == Kind.CIPHER else bypassed_event).eq(1)]
 
     with m.FSM(name="dispatch"):
         with m.State("IDLE"):

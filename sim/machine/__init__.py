@@ -1,0 +1,36 @@
+"""The machine API and its backends. See ``sim/README.md`` ("The machine API").
+
+>>> from sevlab.sim.machine import run, MachineConfig
+>>> async def scenario(machine):
+...     return await machine.read_line(0x1000)
+>>> result, machine = run(scenario, backend="model")
+>>> result == bytes(64)
+True
+"""
+
+from .api import ALL_STROBES, BusError, Machine, MachineConfig, Read, Write
+from .drivers import KeySlotDriver, KeySlotError, UnitDriver
+
+__all__ = ["ALL_STROBES", "BACKENDS", "BusError", "KeySlotDriver", "KeySlotError", "Machine",
+           "MachineConfig", "Read", "UnitDriver", "Write", "make_machine", "run"]
+
+#: Backends by name, in the order the command line lists them.
+BACKENDS = ("model", "amaranth")
+
+
+def make_machine(backend="amaranth", config=None, **options):
+    """A machine on ``backend``; ``options`` go to the backend (``stall``, ``seed``, ``vcd``)."""
+    config = config or MachineConfig()
+    if backend == "model":
+        from .model import ModelMachine
+        return ModelMachine(config, **options)
+    if backend == "amaranth":
+        from .amaranth import AmaranthMachine
+        return AmaranthMachine(config, **options)
+    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+
+
+def run(scenario, backend="amaranth", config=None, **options):
+    """Run ``async def scenario(machine)`` on a new machine; return ``(result, machine)``."""
+    machine = make_machine(backend, config, **options)
+    return machine.run(scenario), machine

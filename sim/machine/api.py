@@ -35,6 +35,11 @@ class MachineConfig:
     min_sev_asid: int = 1
     memory_latency: int = 16
 
+    @property
+    def asid_limit(self):
+        """ASIDs the host port can express: 2 ** (AxUSER width)."""
+        return 1 << max(1, (self.slots - 1).bit_length())
+
 
 @dataclass(frozen=True)
 class Read:
@@ -69,8 +74,10 @@ class Write:
         return f"write {self.address:#x} ({self.beats} beats, ASID {self.asid}, {self.port} port)"
 
 
-def check_op(op, address_width):
+def check_op(op, address_width, asid_limit):
     """Raise ValueError for an operation no backend can issue (not a unit refusal)."""
+    if not 0 <= op.asid < asid_limit:
+        raise ValueError(f"ASID must be in 0..{asid_limit - 1} (the AxUSER width), not {op.asid!r}")
     if op.port not in PORTS:
         raise ValueError(f"port must be one of {PORTS}, not {op.port!r}")
     if op.address % BEAT_BYTES:
@@ -102,14 +109,31 @@ class Machine:
         """Clock cycles simulated so far (0 on the model)."""
         raise NotImplementedError
 
-    async def issue(self, ops):
-        """Issue ``ops`` with as many in flight as the backend allows; return their results.
+    def start(self, ops):
+        """Start ``ops`` (a plain call, not a coroutine) and return a handle for :meth:`wait`.
+
+        Operations go out in list order, each port's as fast as the unit takes them, with as
+        many in flight as the unit allows. On the model they complete at once, in order.
+
+        Raises
+        ------
+        ValueError
+            An operation cannot be expressed on the bus (see :func:`check_op`).
+        """
+        raise NotImplementedError
+
+    async def wait(self, handle):
+        """Wait for the operations of ``handle``; return their results in order.
 
         The result of a :class:`Read` is its bytes, of a :class:`Write` None; a refused
         operation's result is a :class:`BusError` (returned, not raised, so that one refusal
         does not hide the others).
         """
         raise NotImplementedError
+
+    async def issue(self, ops):
+        """:meth:`start` then :meth:`wait`."""
+        return await self.wait(self.start(ops))
 
     async def csr_read(self, address):
         raise NotImplementedError

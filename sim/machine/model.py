@@ -13,7 +13,6 @@ class ModelMachine(Machine):
         self.config = config
         self.unit = UnitModel(slots=config.slots, key_bits=config.key_bits,
                               cbit_position=config.cbit_position, min_sev_asid=config.min_sev_asid)
-        self._asid_limit = 1 << max(1, (config.slots - 1).bit_length())
 
     @property
     def cycles(self):
@@ -29,12 +28,13 @@ class ModelMachine(Machine):
         coroutine.close()
         raise RuntimeError("a scenario on the model backend awaited something other than the machine")
 
-    async def issue(self, ops):
+    def start(self, ops):
         for op in ops:
-            check_op(op, self.config.address_width)
-            if not 0 <= op.asid < self._asid_limit:
-                raise ValueError(f"ASID must be in 0..{self._asid_limit - 1}, not {op.asid!r}")
+            check_op(op, self.config.address_width, self.config.asid_limit)
         return [self._do(op) for op in ops]
+
+    async def wait(self, handle):
+        return handle
 
     def _do(self, op):
         line = op.address - op.address % LINE_BYTES

@@ -1,0 +1,170 @@
+"""The key-slot table (rtl/keyslots) through the unit's secure port, on Amaranth's simulator.
+
+Security countermeasure tests are named test_sec_cm_<id> (rtl/keyslots/README.md).
+"""
+
+import pytest
+from amaranth.back import rtlil
+
+from sevlab.rtl.keyslots import KEYSLOT_REGISTERS, KeySlotTable
+from sevlab.rtl.meu import KEYSLOT_WINDOW, MemoryEncryptionUnit
+from sevlab.sim.machine import BusError, KeySlotDriver, KeySlotError, MachineConfig, UnitDriver, Write, run
+from sevlab.sim.model.meu import line_tweak
+from sevlab.sim.model.xts import xts_decrypt, xts_encrypt
+
+# Compact engine: the key slots do not depend on the engine, and it simulates 3x faster.
+CONFIG = MachineConfig(engine="compact")
+CBIT = 1 << CONFIG.cbit_position
+KEY1 = bytes(range(0x10, 0x20))
+KEY2 = bytes(range(0x80, 0x90))
+
+
+def keyslot_address(name):
+    return KEYSLOT_WINDOW[0] + KEYSLOT_REGISTERS[name].address
+
+
+def on_rtl(scenario, config=CONFIG):
+    result, _ = run(scenario, backend="amaranth", config=config)
+    return result
+
+
+def test_install_query_wipe():
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        seen = [await keys.valid(3)]
+        await keys.install(3, KEY1, KEY2)
+        seen.append(await keys.valid(3))
+        seen.append(await keys.valid(4))
+        await keys.wipe(3)
+        seen.append(await keys.valid(3))
+        return seen
+
+    assert on_rtl(scenario) == [False, True, False, False]
+
+
+def test_refused_commands_report_an_error_and_change_nothing():
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        await keys.install(2, KEY1, KEY2)
+        errors = []
+        with pytest.raises(KeySlotError, match="refused"):
+            await keys.install(CONFIG.slots, KEY1, KEY2)          # slot out of range
+        await keys.write("KEY_SLOT", index=2)
+        await keys.write("KEY_COMMAND", op=3)                    # no such operation
+        errors.append((await keys.read("KEY_STATUS"))["error"])
+        await keys.write("KEY_SLOT", index=3)
+        await keys.wipe(3)
+        await keys.write("KEY_COMMAND", op=1)                    # install (10+ cycles) ...
+        await keys.write("KEY_COMMAND", op=2)                    # ... and, while busy, wipe
+        while (await keys.read("KEY_STATUS"))["busy"]:
+            pass
+        errors.append((await keys.read("KEY_STATUS"))["error"])
+        return errors, await keys.valid(2), await keys.valid(3)
+
+    errors, valid_2, valid_3 = on_rtl(scenario)
+    assert errors == [1, 1], "an unknown op and a command while busy are refused"
+    assert valid_2, "a refused command changes nothing"
+    assert valid_3, "the install that was accepted ran; the wipe refused while busy did not"
+
+
+def test_sec_cm_keyslots_key_sw_unreadable():
+    """No register returns a key word: staged words read as zero, nothing else holds them."""
+    words = {int.from_bytes(key[n:n + 4], "little") for key in (KEY1, KEY2) for n in range(0, 16, 4)}
+
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        await keys.write("KEY_SLOT", index=1)
+        for n in range(4):
+            await keys.write(f"KEY1_{n}", word=int.from_bytes(KEY1[4 * n:4 * n + 4], "little"))
+        staged = [await machine.csr_read(address) for address in range(64)]   # staged, not installed
+        await keys.install(1, KEY1, KEY2)
+        installed = [await machine.csr_read(address) for address in range(64)]
+        return staged, installed
+
+    staged, installed = on_rtl(scenario)
+    for when, values in (("staged", staged), ("installed", installed)):
+        leaked = [(address, value) for address, value in enumerate(values) if value in words]
+        assert not leaked, f"key words readable on the secure port ({when}): {leaked}"
+    assert staged[keyslot_address("KEY1_0")] == 0
+
+
+def test_sec_cm_keyslots_key_wipe():
+    """A wipe zeroes the whole slot entry and clears valid; C=1 traffic is then refused."""
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        await UnitDriver(machine).configure(sme_enable=True)
+        await keys.install(5, KEY1, KEY2)
+        entry = machine.dut.keyslots.memory.data[5]
+        before = await machine.peek(entry)
+        await keys.wipe(5)
+        after = await machine.peek(entry)
+        (refused,) = await machine.issue([Write(0x4000 | CBIT, bytes(64), asid=5)])
+        return before, after, refused
+
+    before, after, refused = on_rtl(scenario)
+    assert before.as_value().value != 0
+    assert after.as_value().value == 0, f"wiped slot still holds {after.as_value().value:#x}"
+    assert isinstance(refused, BusError)
+
+
+def test_sec_cm_keyslots_staging_clear():
+    """Staged key words are zeroed after a command: a second install without new words
+    installs the all-zero key pair, not the previous key."""
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        await UnitDriver(machine).configure(sme_enable=True)
+        await keys.install(1, KEY1, KEY2)
+        await keys.write("KEY_SLOT", index=2)
+        await keys.write("KEY_COMMAND", op=1)
+        while (await keys.read("KEY_STATUS"))["busy"]:
+            pass
+        await machine.write_line(0x8000 | CBIT, bytes(range(64)), asid=2)
+        return await machine.dram_read(0x8000, 64)
+
+    stored = on_rtl(scenario)
+    zero_key = bytes(32)
+    assert stored == xts_encrypt(zero_key, line_tweak(0x8000), bytes(range(64)))
+
+
+def test_sec_cm_keyslots_slot_atomic_update():
+    """Re-keying a slot while its writes are in flight: each line is encrypted entirely with
+    the old key or entirely with the new one."""
+    new_key1, new_key2 = bytes(range(0x40, 0x50)), bytes(range(0xC0, 0xD0))
+    lines = [0x20000 + 64 * n for n in range(12)]
+    data = {line: bytes((line >> 6) + n & 0xFF for n in range(64)) for line in lines}
+
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        await UnitDriver(machine).configure(sme_enable=True)
+        await keys.install(1, KEY1, KEY2)
+        handle = machine.start([Write(line | CBIT, data[line], asid=1) for line in lines])
+        await machine.tick(30)                  # some lines are through, some are not
+        await keys.install(1, new_key1, new_key2)
+        await machine.wait(handle)
+        return {line: await machine.dram_read(line, 64) for line in lines}
+
+    stored = on_rtl(scenario)
+    users = []
+    for line in lines:
+        old = xts_decrypt(KEY1 + KEY2, line_tweak(line), stored[line]) == data[line]
+        new = xts_decrypt(new_key1 + new_key2, line_tweak(line), stored[line]) == data[line]
+        assert old != new, f"line {line:#x} is not entirely under one key"
+        users.append("old" if old else "new")
+    assert "old" in users and "new" in users, f"the re-key did not land mid-traffic: {users}"
+
+
+@pytest.mark.parametrize("key_bits", [128, 256])
+def test_builds_with_509_slots(key_bits):
+    table = KeySlotTable(key_bits=key_bits, slots=509, read_ports=1)
+    assert "key_read__0__data" in rtlil.convert(table)
+    unit = MemoryEncryptionUnit(engine="compact", slots=509, key_bits=key_bits)
+    assert unit.asid_width == 9
+    rtlil.convert(unit)
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_parameters_are_checked():
+    with pytest.raises(ValueError, match="Slot count must be an integer in 2..1024, not 2000"):
+        KeySlotTable(slots=2000)
+    with pytest.raises(ValueError, match="not key_bits=192"):
+        KeySlotTable(key_bits=192)
