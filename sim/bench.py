@@ -4,18 +4,22 @@ Every figure is counted in simulated clock cycles except simulation speed, which
 and depends on the machine. ``docs/benchmarks.md`` holds a run and the command that made it.
 """
 
+import json
 import platform
 import random
 import sys
 import time
 
+from .bench_unit import measure_unit
 from .cli import CommandError
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "measure_xts", "measure_aes"]
 
 NAME = "bench"
-HELP = "measure sustained throughput, latency and simulation speed of the AES and XTS engines"
+HELP = ("measure sustained throughput, latency and simulation speed of the AES and XTS engines "
+        "and the memory encryption unit")
 BACKENDS = ("amaranth", "icarus", "verilator")
+UNIT_BACKENDS = ("amaranth",)     # the machine API's simulator backends
 UNIT_BYTES = 64        # one cache line: the memory encryption unit's XTS data unit
 
 
@@ -27,6 +31,16 @@ def add_arguments(parser):
                         help=f"comma-separated, from {', '.join(BACKENDS)} (default %(default)s)")
     parser.add_argument("--engines", default="pipelined,compact")
     parser.add_argument("--key-bits", default="128,256")
+    parser.add_argument("--parts", default="engines,unit",
+                        help="comma-separated, from engines (AES and XTS alone) and unit (the "
+                             "memory encryption unit on the machine API); default %(default)s")
+    parser.add_argument("--lines", type=int, default=64,
+                        help="64-byte lines per unit throughput measurement (default %(default)s)")
+    parser.add_argument("--memory-latency", type=int, default=16,
+                        help="DRAM model read latency in cycles, AR handshake to first R beat "
+                             "(default %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the rows as one JSON list (progress goes to stderr)")
     parser.add_argument("--output", metavar="FILE", help="also write the report as Markdown")
 
 
@@ -108,24 +122,55 @@ def _table(rows):
     return "\n".join(lines)
 
 
+def _unit_table(rows):
+    lines = ["| engine | key | backend | lines | write bytes/cycle | read bytes/cycle | "
+             "read latency C=0 | read latency C=1 | memory latency | simulated cycles/s |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['engine']} | AES-{r['key_bits']} | {r['backend']} | {r['lines']} | "
+                     f"{r['write_bytes_per_cycle']:.2f} | {r['read_bytes_per_cycle']:.2f} | "
+                     f"{r['read_latency_cycles']['c0']} | {r['read_latency_cycles']['c1']} | "
+                     f"{r['memory_latency_cycles']} | {r['cycles_per_second']:,} |")
+    return "\n".join(lines)
+
+
 def run(args):
     if args.blocks < 16:
         raise CommandError(f"--blocks must be at least 16, not {args.blocks}")
+    if args.lines < 2:
+        raise CommandError(f"--lines must be at least 2, not {args.lines}")
+    if not 1 <= args.memory_latency <= 1000:
+        raise CommandError(f"--memory-latency must be 1..1000 cycles, not {args.memory_latency}")
     backends = _list(args.backends, BACKENDS, "backends")
     engine_names = _list(args.engines, ("pipelined", "compact"), "engines")
     key_sizes = [int(k) for k in _list(args.key_bits, ("128", "256"), "key-bits")]
+    parts = _list(args.parts, ("engines", "unit"), "parts")
+    unit_backends = [b for b in backends if b in UNIT_BACKENDS]
+    if "unit" in parts and not unit_backends:
+        raise CommandError(f"--parts unit runs on {', '.join(UNIT_BACKENDS)}; --backends has none of them")
     command = "sevlab bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else \
         "sevlab bench"
+    progress = sys.stderr if args.json else sys.stdout
     rows = []
+    unit_rows = []
     started = time.perf_counter()
     for engine in engine_names:
         for key_bits in key_sizes:
-            rows.append(measure_aes(engine=engine, key_bits=key_bits, blocks=args.blocks))
-            print(_table(rows[-1:]).splitlines()[-1], flush=True)
-            for backend in backends:
-                rows.append(measure_xts(engine=engine, key_bits=key_bits, backend=backend,
-                                        blocks=args.blocks))
-                print(_table(rows[-1:]).splitlines()[-1], flush=True)
+            if "engines" in parts:
+                rows.append(measure_aes(engine=engine, key_bits=key_bits, blocks=args.blocks))
+                print(_table(rows[-1:]).splitlines()[-1], file=progress, flush=True)
+                for backend in backends:
+                    rows.append(measure_xts(engine=engine, key_bits=key_bits, backend=backend,
+                                            blocks=args.blocks))
+                    print(_table(rows[-1:]).splitlines()[-1], file=progress, flush=True)
+            if "unit" in parts:
+                for backend in unit_backends:
+                    unit_rows.append(measure_unit(engine=engine, key_bits=key_bits, backend=backend,
+                                                  lines=args.lines, memory_latency=args.memory_latency))
+                    print(_unit_table(unit_rows[-1:]).splitlines()[-1], file=progress, flush=True)
+    if args.json:
+        print(json.dumps(rows + unit_rows, indent=1))
+        return 0
     report = "\n".join([
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
@@ -138,7 +183,16 @@ def run(args):
         "first block offered to the first result offered. Every result is checked against "
         "the golden model.",
         "",
-        _table(rows),
+        _table(rows) if rows else "",
+        "",
+        "Unit rows: C=1 full-line writes, then reads of the same lines, through the whole "
+        "memory encryption unit (admission, key slots, tweak, cipher, DRAM port) with "
+        f"{args.lines} lines in flight as fast as the unit takes them; bytes/cycle is steady "
+        "state (lines completed after the first, over the cycles between). Read latency is "
+        "from the host AR handshake to the first R beat on an idle unit; memory latency is "
+        "the DRAM model's, from its AR handshake to its first R beat.",
+        "",
+        _unit_table(unit_rows) if unit_rows else "",
     ])
     print()
     print(report)

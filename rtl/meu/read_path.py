@@ -34,20 +34,31 @@ def build_read_path(ctx):
         token_in.len.eq(b.len), token_in.kind.eq(b.kind),
         lines.w_en.eq(admitted_read & (b.kind != Kind.ERROR)),
         line_in.eq(b.kind),
-        requests.w_en.eq(admitted_read & (b.kind != Kind.ERROR)),
         request_in.eq(b.line),
     ]
 
-    # DRAM AR: always the whole line, one ID, so DRAM answers in order.
+    # DRAM AR: always the whole line, one ID, so DRAM answers in order. A request goes out from
+    # stage B directly when nothing is queued (one cycle less of read latency), else it queues.
+    from_stage_b = admitted_read & (b.kind != Kind.ERROR)
     m.d.comb += [
-        dram.arvalid.eq(requests.r_rdy),
-        dram.araddr.eq(Cat(C(0, 6), request)),
         dram.arlen.eq(LINE_BEATS - 1),
         dram.arsize.eq(4),
         dram.arburst.eq(AXIBurst.INCR),
         dram.arid.eq(0),
-        requests.r_en.eq(dram.arready),
     ]
+    with m.If(requests.r_rdy):
+        m.d.comb += [
+            dram.arvalid.eq(1),
+            dram.araddr.eq(Cat(C(0, 6), request)),
+            requests.r_en.eq(dram.arready),
+            requests.w_en.eq(from_stage_b),
+        ]
+    with m.Else():
+        m.d.comb += [
+            dram.arvalid.eq(from_stage_b),
+            dram.araddr.eq(Cat(C(0, 6), b.line)),
+            requests.w_en.eq(from_stage_b & ~dram.arready),
+        ]
 
     # Tweaks (T_0 and the line's decryption key) arrive from the tweak client in order.
     tweaks, tweak_in, tweak_head = ctx.fifo(

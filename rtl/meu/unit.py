@@ -58,7 +58,7 @@ class MemoryEncryptionUnit(wiring.Component):
     """
 
     def __init__(self, *, key_bits=128, slots=16, engine="pipelined", address_width=48,
-                 cbit_position=47, id_width=4, min_sev_asid=1, max_reads=8, max_writes=8):
+                 cbit_position=47, id_width=4, min_sev_asid=1, max_reads=16, max_writes=16):
         if engine not in CIPHERS:
             raise ValueError(f"Engine must be one of {sorted(CIPHERS)}, not {engine!r}")
         if not 8 <= address_width <= 64:

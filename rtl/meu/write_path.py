@@ -88,13 +88,17 @@ def build_write_path(ctx):
         with m.Else():
             m.d.sync += beat.eq(beat + 1)
 
-    # Dispatcher: one line at a time, in order, to DRAM as it is or through the encrypt client.
-    work = ctx.line
-    line_data = Signal(512)
-    line_strb = Signal(64)
-    line_address = Signal(unit._address_width - 6)
-    line_kind = Signal(Kind)
-    line_slot = Signal(ctx.slot_bits)
+    # Dispatcher: lines in order, a beat a cycle, to DRAM as they are or through the encrypt
+    # client, straight from the line FIFO. A partial encrypted line is first copied into the
+    # merge registers, completed with the old plaintext (read-modify-write), then sent from there.
+    merged = Signal()                   # the line being sent is the merge registers' line
+    merge = Signal(ctx.line)
+    head_valid = Signal()
+    head = Signal(ctx.line)
+    m.d.comb += [
+        head_valid.eq(merged | lines.r_rdy),
+        head.eq(Mux(merged, merge, line_out)),
+    ]
     send_beat = Signal(2)
     addresses, address_in, address_out = ctx.fifo("dram_writes", unit._address_width - 6, depth)
     order, order_in, order_out = ctx.fifo("dram_write_order", Kind, depth)
@@ -106,7 +110,7 @@ def build_write_path(ctx):
     issued = Signal()
     answered = Signal()
     m.d.sync += outstanding.eq(outstanding + issued - answered)
-    m.d.comb += [address_in.eq(line_address), order_in.eq(line_kind)]
+    m.d.comb += [address_in.eq(head.line), order_in.eq(head.kind)]
 
     tweak_reg = Signal(128)
     tweak_now = Signal(128)
@@ -114,43 +118,46 @@ def build_write_path(ctx):
     beat_data = Signal(128)
     beat_strb = Signal(16)
     m.d.comb += [
-        beat_data.eq(line_data.word_select(send_beat, 128)),
-        beat_strb.eq(line_strb.word_select(send_beat, 16)),
+        beat_data.eq(head.data.word_select(send_beat, 128)),
+        beat_strb.eq(head.strb.word_select(send_beat, 16)),
         bypass_in.data.eq(beat_data), bypass_in.strb.eq(beat_strb),
         encrypt.i.payload.block.eq(beat_data ^ tweak_now),
         encrypt.i.payload.key.eq(write_tweak.tag.key),
         encrypt.i.payload.tag.tweak.eq(tweak_now),
-        ctx.rmw_line.eq(line_address),
-        ctx.rmw_slot.eq(line_slot),
+        ctx.rmw_line.eq(merge.line),
+        ctx.rmw_slot.eq(merge.slot),
     ]
     rmw_beat = Signal(2)
-
     encrypted_event = ctx.event("LINES_ENCRYPTED")
     bypassed_event = ctx.event("LINES_BYPASSED")
 
-    def issue(kind):
-        m.d.comb += [addresses.w_en.eq(1), order.w_en.eq(1), issued.eq(1),
-                     (encrypted_event if kind == Kind.CIPHER else bypassed_event).eq(1)]
-
+    sent = Signal()                     # a beat of the head line left this cycle
     with m.FSM(name="dispatch"):
-        with m.State("IDLE"):
-            with m.If(lines.r_rdy):
+        with m.State("STREAM"):
+            cipher = head.kind == Kind.CIPHER
+            partial = cipher & (head.strb != ALL_STROBES)
+            with m.If(head_valid & partial):
+                # Only a line from the FIFO can be partial: the merge registers' line is whole.
                 m.d.comb += lines.r_en.eq(1)
-                m.d.sync += [line_data.eq(line_out.data), line_strb.eq(line_out.strb),
-                             line_address.eq(line_out.line), line_kind.eq(line_out.kind),
-                             line_slot.eq(line_out.slot)]
-                m.next = "DECIDE"
-        with m.State("DECIDE"):
-            # Room in the address and order FIFOs was reserved at admission.
-            with m.If(line_kind == Kind.BYPASS):
-                issue(Kind.BYPASS)
-                m.next = "SEND_BYPASS"
-            with m.Elif(line_strb == ALL_STROBES):
-                with m.If(write_tweaks.r_rdy):
-                    issue(Kind.CIPHER)
-                    m.next = "SEND_CIPHER"
-            with m.Else():
+                m.d.sync += merge.eq(line_out)
                 m.next = "DRAIN"
+            with m.Elif(head_valid & cipher):
+                m.d.comb += encrypt.i.valid.eq(write_tweaks.r_rdy)
+                m.d.comb += sent.eq(encrypt.i.valid & encrypt.i.ready)
+            with m.Elif(head_valid):
+                m.d.comb += [bypass.w_en.eq(1), sent.eq(bypass.w_rdy)]
+            with m.If(sent):
+                m.d.sync += [send_beat.eq(send_beat + 1), tweak_reg.eq(mul_alpha(tweak_now))]
+                with m.If(send_beat == 0):
+                    # Room in the address and order FIFOs was reserved at admission.
+                    m.d.comb += [addresses.w_en.eq(1), order.w_en.eq(1), issued.eq(1),
+                                 encrypted_event.eq(cipher), bypassed_event.eq(~cipher)]
+                with m.If(send_beat == LINE_BEATS - 1):
+                    m.d.comb += write_tweaks.r_en.eq(cipher)
+                    with m.If(merged):
+                        m.d.sync += merged.eq(0)
+                    with m.Else():
+                        m.d.comb += lines.r_en.eq(1)
         with m.State("DRAIN"):
             with m.If(outstanding == 0):
                 m.next = "RMW_READ"
@@ -166,25 +173,13 @@ def build_write_path(ctx):
                     with m.If(rmw_beat == n):
                         for byte in range(16):
                             bit = 16 * n + byte
-                            with m.If(~line_strb[bit]):
-                                m.d.sync += line_data[8 * bit:8 * bit + 8].eq(ctx.rmw_beat[8 * byte:8 * byte + 8])
+                            with m.If(~merge.strb[bit]):
+                                m.d.sync += merge.data[8 * bit:8 * bit + 8].eq(
+                                    ctx.rmw_beat[8 * byte:8 * byte + 8])
                 m.d.sync += rmw_beat.eq(rmw_beat + 1)
                 with m.If(rmw_beat == LINE_BEATS - 1):
-                    m.d.sync += line_strb.eq(ALL_STROBES)
-                    m.next = "DECIDE"
-        with m.State("SEND_BYPASS"):
-            m.d.comb += bypass.w_en.eq(1)
-            with m.If(bypass.w_rdy):
-                m.d.sync += send_beat.eq(send_beat + 1)
-                with m.If(send_beat == LINE_BEATS - 1):
-                    m.next = "IDLE"
-        with m.State("SEND_CIPHER"):
-            m.d.comb += encrypt.i.valid.eq(1)
-            with m.If(encrypt.i.ready):
-                m.d.sync += [send_beat.eq(send_beat + 1), tweak_reg.eq(mul_alpha(tweak_now))]
-                with m.If(send_beat == LINE_BEATS - 1):
-                    m.d.comb += write_tweaks.r_en.eq(1)
-                    m.next = "IDLE"
+                    m.d.sync += [merge.strb.eq(ALL_STROBES), merged.eq(1)]
+                    m.next = "STREAM"
 
     # DRAM AW and W, in dispatch order.
     m.d.comb += [

@@ -22,7 +22,7 @@ _SLVERR = 2
 class _Pending:
     """One operation on its way through a port."""
 
-    __slots__ = ("op", "id", "beats", "result", "done", "error")
+    __slots__ = ("op", "id", "beats", "result", "done", "error", "issued", "first_data", "done_at")
 
     def __init__(self, op, ident):
         self.op = op
@@ -31,6 +31,9 @@ class _Pending:
         self.result = None
         self.done = False
         self.error = False
+        # Cycle numbers, for benchmarks: the address handshake, the first R beat, the last
+        # R beat or the B response.
+        self.issued = self.first_data = self.done_at = None
 
 
 class _Manager:
@@ -284,9 +287,11 @@ class AmaranthMachine(Machine):
                 (arready_m, awready_m, wready_m, bvalid, bid, bresp,
                  rvalid, rid, rdata, rresp, rlast) = (next(values) for _ in range(11))
                 if ar is not None and arready_m:
+                    ar.issued = cycle
                     manager.ar.popleft()
                     manager.reads.setdefault(ar.id, deque()).append(ar)
                 if aw is not None and awready_m:
+                    aw.issued = cycle
                     manager.aw.popleft()
                     manager.writes.setdefault(aw.id, deque()).append(aw)
                 if w is not None and wready_m:
@@ -296,6 +301,8 @@ class AmaranthMachine(Machine):
                     if not queue:
                         raise AssertionError(f"cycle {cycle}: R beat for ID {rid} with no read in flight")
                     pending = queue[0]
+                    if not pending.beats:
+                        pending.first_data = cycle
                     pending.beats.append(int(rdata).to_bytes(16, "little"))
                     pending.error |= rresp == _SLVERR
                     expected_last = len(pending.beats) == pending.op.beats
@@ -303,6 +310,7 @@ class AmaranthMachine(Machine):
                         raise AssertionError(f"cycle {cycle}: RLAST {rlast} on beat {len(pending.beats)} "
                                              f"of {pending.op}")
                     if expected_last:
+                        pending.done_at = cycle
                         queue.popleft()
                         pending.result = b"".join(pending.beats)
                         pending.done = True
@@ -314,6 +322,7 @@ class AmaranthMachine(Machine):
                     if pending in [p for p, _ in manager.w]:
                         raise AssertionError(f"cycle {cycle}: B for {pending.op} before its last W beat")
                     pending.error = bresp == _SLVERR
+                    pending.done_at = cycle
                     pending.done = True
 
             (d_arvalid, d_araddr, d_awvalid, d_awaddr, d_wvalid, d_wdata, d_wstrb, d_wlast,
