@@ -268,8 +268,10 @@ class _Context:
 
         first = address[4:6]
         burst_ok = Signal()
+        # Full-width (16-byte) beats inside one line. An unaligned start address is legal AXI:
+        # its first beat is still the whole beat, with the master's strobes marking the bytes.
         m.d.comb += burst_ok.eq(
-            (address[:4] == 0) & (size == 4) & ((burst == AXIBurst.INCR) | (length == 0))
+            (size == 4) & ((burst == AXIBurst.INCR) | (length == 0))
             & (first + length <= LINE_BEATS - 1))
         # The C-bit (only with SME enabled) selects slot[ASID] and leaves the DRAM address;
         # under TSME every other line uses slot 0. A read-modify-write arrives already routed.

@@ -9,6 +9,8 @@ __all__ = [
     "CocotbBuildError",
     "CocotbFailure",
     "CocotbResult",
+    "default_build_dir",
+    "output_to",
     "SimulatorNotFound",
     "require_simulator",
     "run_cocotb",
@@ -582,3 +584,32 @@ def run_cocotb(
         test_seconds=finished - built,
         waves=wave_file,
     )
+
+
+def default_build_dir():
+    """Where the command line keeps its Verilog and simulator builds between runs."""
+    path = pathlib.Path(tempfile.gettempdir()) / "sevlab-cosim"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def output_to(log_path):
+    """Send this process's stdout and stderr (and the simulator child's) to ``log_path``."""
+    # The simulator is a child process writing to our file descriptors 1 and 2: point them at a
+    # log file, so a command whose stdout is its result prints nothing else.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])

@@ -9,7 +9,7 @@ go through the same functions as the Amaranth backend (``sim/engines.py``). See
 """
 
 # `xts_units` is a cocotb test and stays out of __all__ (see sim/cosim/aes.py).
-__all__ = ["run_xts_cocotb", "default_build_dir"]
+__all__ = ["run_xts_cocotb"]
 
 import contextlib
 import json
@@ -24,7 +24,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from ..engines import XTSRun, assign_slots, xts_beats, xts_installs, xts_results
 from .export import export_verilog
-from .runner import run_cocotb, testbench_params
+from .runner import default_build_dir, output_to, run_cocotb, testbench_params
 from .streams import StreamDriver, StreamMonitor, port_layout, TB
 
 
@@ -86,34 +86,6 @@ async def xts_units(dut):
     }))
 
 
-def default_build_dir():
-    """Where the command line keeps its Verilog and simulator builds between runs."""
-    path = pathlib.Path(tempfile.gettempdir()) / "sevlab-cosim"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-@contextlib.contextmanager
-def _output_to(log_path):
-    # The simulator is a child process writing to our file descriptors 1 and 2: point them at a
-    # log file, so a command whose stdout is its result prints nothing else.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_path, "w") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
-
 def run_xts_cocotb(jobs, *, key_bits=128, engine="pipelined", simulator, slots=16, idle=None,
                    backpressure=None, build_dir=None, timeout_seconds=1800, quiet=False):
     """Transform ``jobs`` on :class:`~sevlab.rtl.xts.XTSCore` under cocotb on ``simulator``.
@@ -150,7 +122,7 @@ def run_xts_cocotb(jobs, *, key_bits=128, engine="pipelined", simulator, slots=1
     }
     log_path = build_dir / "last-run.log"
     try:
-        with _output_to(log_path) if quiet else contextlib.nullcontext():
+        with output_to(log_path) if quiet else contextlib.nullcontext():
             run_cocotb(verilog=verilog, test_module=__name__, testcase="xts_units",
                        simulator=simulator, build_dir=build_dir, testbench_params=testbench,
                        timeout_seconds=timeout_seconds)

@@ -15,11 +15,15 @@ __all__ = ["ALL_STROBES", "BACKENDS", "BusError", "KeySlotDriver", "KeySlotError
            "MachineConfig", "Read", "UnitDriver", "Write", "make_machine", "run"]
 
 #: Backends by name, in the order the command line lists them.
-BACKENDS = ("model", "amaranth")
+BACKENDS = ("model", "amaranth", "icarus", "verilator")
 
 
 def make_machine(backend="amaranth", config=None, **options):
-    """A machine on ``backend``; ``options`` go to the backend (``stall``, ``seed``, ``vcd``)."""
+    """A machine on ``backend``; ``options`` go to the backend.
+
+    ``amaranth`` takes ``stall``, ``seed`` and ``vcd``; ``icarus`` and ``verilator`` take
+    ``build_dir``, ``quiet`` and ``timeout_seconds``.
+    """
     config = config or MachineConfig()
     if backend == "model":
         from .model import ModelMachine
@@ -27,6 +31,9 @@ def make_machine(backend="amaranth", config=None, **options):
     if backend == "amaranth":
         from .amaranth import AmaranthMachine
         return AmaranthMachine(config, **options)
+    if backend in ("icarus", "verilator"):
+        from ..cosim.machine import CocotbMachine
+        return CocotbMachine(config, simulator=backend, **options)
     raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
 
 

@@ -87,5 +87,9 @@ def _random_op(rng, line, cbit, plan):
     data = bytes(rng.randrange(256) for _ in range(16 * beats))
     strobe = None
     if rng.random() < 0.3:
-        strobe = rng.getrandbits(16 * beats)
+        # A partial write is a contiguous byte range, as a CPU store is (and as cocotbext-axi
+        # writes it: one burst per range).
+        low = rng.randrange(16 * beats)
+        high = rng.randint(low + 1, 16 * beats)
+        strobe = ((1 << (high - low)) - 1) << low
     return Write(address, data, asid, port, strobe)
