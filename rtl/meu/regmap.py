@@ -31,6 +31,8 @@ def meu_registers(*, cbit_position=47):
             Field("tsme", 1, Access.RW, "transparent SME: lines that would bypass use slot 0"),
             Field("cbit_position", 6, Access.RW, "physical-address bit that is the C-bit", reset=cbit_position),
             Field("lock", 1, Access.RW, "1 freezes CONFIG until reset (the boot firmware sets it)"),
+        # SEC_CM: MEU.CONFIG.LOCK
+        # Once locked (by the boot firmware), no write changes the mode or the C-bit position.
         ), "Unit configuration. Change it only while STATUS.idle is 1.", lockable=True),
         Register("STATUS", 0x01, (
             Field("idle", 1, Access.R, "no request is in flight"),

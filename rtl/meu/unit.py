@@ -273,8 +273,10 @@ class _Context:
         m.d.comb += burst_ok.eq(
             (size == 4) & ((burst == AXIBurst.INCR) | (length == 0))
             & (first + length <= LINE_BEATS - 1))
-        # The C-bit (only with SME enabled) selects slot[ASID] and leaves the DRAM address;
-        # under TSME every other line uses slot 0. A read-modify-write arrives already routed.
+        # The C-bit (only with SME enabled) selects slot[ASID] and leaves the DRAM address.
+        # SEC_CM: MEU.TSME.NO_PLAINTEXT
+        # Under TSME every other line uses slot 0, so no line reaches DRAM in plaintext.
+        # A read-modify-write arrives already routed.
         cbit = Signal()
         needs_key = Signal()
         slot = Signal(self.slot_bits)
@@ -291,6 +293,9 @@ class _Context:
         slot_valid = Signal()
         m.d.comb += slot_valid.eq((slot < unit._slots) & self.keyslots.valid.bit_select(slot, 1))
         kind = Signal(Kind)
+        # SEC_CM: MEU.ASID.NO_KEY
+        # A line that needs a key its slot does not hold is refused here: it never reaches DRAM,
+        # and its response carries no DRAM data.
         with m.If(~burst_ok):
             m.d.comb += kind.eq(Kind.ERROR)
         with m.Elif(needs_key & ~slot_valid):
@@ -304,7 +309,6 @@ class _Context:
             self.event("ERR_NO_KEY").eq(admit & burst_ok & needs_key & ~slot_valid),
         ]
 
-        # SEC_CM: MEU.KEY.ONE_READ_PER_LINE
         # The key is read once, at admission; the line carries it to the cipher that uses it.
         key_read = self.keyslots.key_read[0]
         m.d.comb += [key_read.addr.eq(slot), key_read.en.eq(admit)]

@@ -8,7 +8,7 @@ time stands still between calls, as it does on the Amaranth backend. See ``sim/c
 """
 
 # `machine_server` is a cocotb test and stays out of __all__ (see sim/cosim/aes.py).
-__all__ = ["CocotbMachine"]
+__all__ = ["CocotbMachine", "UnitTestbench", "start_unit", "strobe_runs", "unit_from_params"]
 
 import contextlib
 import os
@@ -29,7 +29,8 @@ from .runner import default_build_dir, output_to, run_cocotb, testbench_params
 _OKAY = 0
 
 
-def _unit(params):
+def unit_from_params(params):
+    """The unit a machine config describes (parameters as ``testbench_params`` carries them)."""
     from sevlab.rtl.meu import MemoryEncryptionUnit
     return MemoryEncryptionUnit(
         key_bits=params["key_bits"], slots=params["slots"], engine=params["engine"],
@@ -54,8 +55,8 @@ def strobe_runs(strobe, length):
     return runs
 
 
-class _Server:
-    """The simulator side: carries out machine calls on the DUT."""
+class UnitTestbench:
+    """The simulator side: cocotbext-axi models on the unit's ports, and the CSR bus driver."""
 
     def __init__(self, dut, address_width):
         from cocotbext.axi import AxiBus, AxiMaster, AxiRam
@@ -120,6 +121,20 @@ class _Server:
         return value
 
 
+async def start_unit(dut, address_width):
+    """Clock, reset and the bus models of the unit's Verilog; returns its :class:`UnitTestbench`."""
+    dut.csr__w_stb.value = 0
+    dut.csr__r_stb.value = 0
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+    testbench = UnitTestbench(dut, address_width)
+    cocotb.start_soon(testbench.count_cycles())
+    await RisingEdge(dut.clk)
+    return testbench
+
+
 @cocotb.test()
 async def machine_server(dut):
     """Serve machine calls from the scenario's process until it says ``finish``.
@@ -128,16 +143,7 @@ async def machine_server(dut):
     ``address_width``, ``cbit_position``, ``min_sev_asid``), ``socket`` and ``authkey``.
     """
     params = testbench_params()
-    _unit(params)._MustUse__silence = True      # only its parameters are needed here
-    dut.csr__w_stb.value = 0
-    dut.csr__r_stb.value = 0
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 2)
-    dut.rst.value = 0
-    server = _Server(dut, params["address_width"])
-    cocotb.start_soon(server.count_cycles())
-    await RisingEdge(dut.clk)
+    server = await start_unit(dut, params["address_width"])
     with Listener(params["socket"], authkey=bytes.fromhex(params["authkey"])) as listener:
         with listener.accept() as connection:
             while True:
@@ -260,7 +266,7 @@ class CocotbMachine(Machine):
                   "address_width": c.address_width, "cbit_position": c.cbit_position,
                   "min_sev_asid": c.min_sev_asid}
         self._build_dir.mkdir(parents=True, exist_ok=True)
-        verilog = export_verilog(_unit(params), build_dir=self._build_dir,
+        verilog = export_verilog(unit_from_params(params), build_dir=self._build_dir,
                                  name=f"meu_{c.engine}_{c.key_bits}_{c.slots}_{c.address_width}_{c.cbit_position}")
         socket = str(self._build_dir.resolve() / f"machine-{os.getpid()}-{time.monotonic_ns()}.sock")
         authkey = secrets.token_bytes(16)

@@ -174,7 +174,8 @@ def test_partial_c1_write_is_a_read_modify_write_of_the_plaintext():
     assert stored == xts_line(1, 0xC000, expected)
 
 
-def test_registers_cpuid_and_config_lock():
+def test_sec_cm_meu_config_lock():
+    """CPUID reads and CONFIG: once locked, writes are ignored until reset."""
     async def scenario(machine):
         unit = UnitDriver(machine)
         cpuid = await unit.cpuid()
