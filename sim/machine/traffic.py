@@ -31,7 +31,7 @@ class TrafficPlan:
 @dataclass
 class TrafficResult:
     results: list = field(default_factory=list)     # per operation: bytes, None or "SLVERR"
-    dram: dict = field(default_factory=dict)        # DRAM line address -> 64 bytes, every line touched
+    dram: dict = field(default_factory=dict)        # DRAM address -> 64 bytes, every line touched
     counters: dict = field(default_factory=dict)
     cycles: int = 0
 
@@ -68,8 +68,11 @@ async def run_traffic(machine, plan):
             for op_result in await machine.issue(ops):
                 result.results.append("SLVERR" if isinstance(op_result, BusError) else op_result)
             done += count
+    # Both halves of the address space the lines touch: with SME off, the C-bit is an
+    # address bit and those writes land at line | C-bit.
     for line in lines:
-        result.dram[line] = await machine.dram_read(line, 64)
+        for address in (line, line | cbit):
+            result.dram[address] = await machine.dram_read(address, 64)
     result.counters = await unit.counters()
     result.cycles = machine.cycles - start
     return result
