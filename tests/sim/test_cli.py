@@ -53,6 +53,10 @@ def test_xts_default_backend_is_the_rtl_and_takes_ieee1619_vector_1(capsys):
       "--backend", "qemu"], "invalid choice"),
     (["bench", "--blocks", "3"], "at least 16"),
     (["bench", "--backends", "spice"], "spice"),
+    (["bench", "--parts", "cache"], "cache"),
+    (["bench", "--parts", "unit", "--backends", "icarus"], "--parts unit runs on amaranth"),
+    (["bench", "--memory-latency", "0"], "--memory-latency must be 1..1000"),
+    (["demo", "--backend", "qemu"], "--backend must be one of"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
@@ -67,13 +71,19 @@ def test_console_script_runs_the_demo():
     result = subprocess.run([sys.executable, "-m", "sevlab.sim.cli", "demo"], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "every line equals the golden model" in result.stdout
-    assert "moved ciphertext decrypts to the line:      False" in result.stdout
+    lines = {line.split("  ")[1].strip(): line for line in result.stdout.splitlines()
+             if line.startswith("  ") and "  " in line[2:]}
+    assert "every step equals the golden model" in result.stdout
+    assert "the line (plaintext)" in lines["ASID 1 reads PA 0x1000, C=1"]
+    assert "(not the line)" in lines["the hypervisor reads PA 0x1000, C=0"]
+    assert "(not the line)" in lines["ciphertext copied to PA 0x3000, ASID 1 reads it"]
+    assert "refused (SLVERR)" in lines["ASID 3 (no key installed) reads PA 0x1000, C=1"]
 
 
-def test_demo_on_the_model_backend(capsys):
-    status, out, _ = run_cli(capsys, "demo", "--backend", "model")
-    assert status == 0 and "same line, two addresses → two ciphertexts: True" in out
+@pytest.mark.parametrize("backend", ["model", "icarus"])
+def test_demo_on_other_backends(capsys, backend):
+    status, out, _ = run_cli(capsys, "demo", "--backend", backend)
+    assert status == 0 and "every step equals the golden model" in out, out[-2000:]
 
 
 @pytest.mark.parametrize("backend", [
