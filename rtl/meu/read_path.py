@@ -62,7 +62,7 @@ def build_read_path(ctx):
 
     # Tweaks (T_0 and the line's decryption key) arrive from the tweak client in order.
     tweaks, tweak_in, tweak_head = ctx.fifo(
-        "read_tweaks", ctx.ciphers.tweak.o.payload.shape(), unit._max_reads)
+        "read_tweaks", ctx.ciphers.tweak.o.payload.shape(), unit._max_reads, block_ram=True)
     ctx.read_tweaks = (tweaks, tweak_in)
 
     # DRAM data into the bypass FIFO or the decrypt client.

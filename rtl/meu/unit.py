@@ -5,7 +5,7 @@ See ``rtl/meu/README.md`` for the structure, the ordering rules and the numbers.
 
 from amaranth.hdl import Signal, Module, Cat, C, Mux, Shape
 from amaranth.lib import wiring, data
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -138,14 +138,18 @@ class _Context:
         self._events = {name: [] for name in COUNTERS}
 
     # Helpers ---------------------------------------------------------------------------------
-    def fifo(self, name, shape, depth):
-        """A first-word-fall-through FIFO; its words are views when ``shape`` is a layout."""
-        if isinstance(shape, data.Layout):
-            fifo = SyncFIFO(width=shape.size, depth=depth)
-            self.m.submodules[name] = fifo
-            return fifo, data.View(shape, fifo.w_data), data.View(shape, fifo.r_data)
-        fifo = SyncFIFO(width=Shape.cast(shape).width, depth=depth)
+    def fifo(self, name, shape, depth, *, block_ram=False):
+        """A first-word-fall-through FIFO; its words are views when ``shape`` is a layout.
+
+        ``block_ram``: a buffered FIFO, whose storage has a synchronous read port and so maps to
+        FPGA block RAM (an unbuffered one reads asynchronously: flip-flops on iCE40). It costs a
+        cycle from write to read; use it where that cycle is not on a latency that counts.
+        """
+        width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
+        fifo = (SyncFIFOBuffered if block_ram else SyncFIFO)(width=width, depth=depth)
         self.m.submodules[name] = fifo
+        if isinstance(shape, data.Layout):
+            return fifo, data.View(shape, fifo.w_data), data.View(shape, fifo.r_data)
         return fifo, fifo.w_data, fifo.r_data
 
     def event(self, name):

@@ -26,7 +26,7 @@ def build_write_path(ctx):
     # The tweak client's results go to the path that asked for them.
     read_tweaks, read_tweak_in = ctx.read_tweaks
     write_tweaks, write_tweak_in, write_tweak = ctx.fifo(
-        "write_tweaks", ctx.ciphers.tweak.o.payload.shape(), depth)
+        "write_tweaks", ctx.ciphers.tweak.o.payload.shape(), depth, block_ram=True)
     result = ctx.ciphers.tweak.o
     m.d.comb += [
         read_tweak_in.eq(result.payload), write_tweak_in.eq(result.payload),
@@ -37,7 +37,7 @@ def build_write_path(ctx):
     ]
 
     # Admitted writes wait here for their data beats.
-    commands, command_in, command = ctx.fifo("write_commands", ctx.write_command, depth)
+    commands, command_in, command = ctx.fifo("write_commands", ctx.write_command, depth, block_ram=True)
     m.d.comb += [
         commands.w_en.eq(ctx.stage_b_valid & b.write),
         command_in.port.eq(b.port), command_in.id.eq(b.id), command_in.first.eq(b.first),
@@ -46,8 +46,8 @@ def build_write_path(ctx):
     ]
 
     # Collector: the command's beats from its port, placed at their beats of the line.
-    lines, line_in, line_out = ctx.fifo("write_lines", ctx.line, 2)
-    b_tokens, b_token_in, b_token = ctx.fifo("b_tokens", ctx.b_token, depth)
+    lines, line_in, line_out = ctx.fifo("write_lines", ctx.line, 2, block_ram=True)
+    b_tokens, b_token_in, b_token = ctx.fifo("b_tokens", ctx.b_token, depth, block_ram=True)
     beat = Signal(8)
     position = Signal(3)
     m.d.comb += position.eq(command.first + beat)
@@ -100,7 +100,7 @@ def build_write_path(ctx):
         head.eq(Mux(merged, merge, line_out)),
     ]
     send_beat = Signal(2)
-    addresses, address_in, address_out = ctx.fifo("dram_writes", unit._address_width - 6, depth)
+    addresses, address_in, address_out = ctx.fifo("dram_writes", unit._address_width - 6, depth, block_ram=True)
     order, order_in, order_out = ctx.fifo("dram_write_order", Kind, depth)
     bypass, bypass_in, bypass_out = ctx.fifo("write_bypass", _W_BEAT, LINE_BEATS)
     encrypt = ctx.ciphers.encrypt
@@ -211,7 +211,7 @@ def build_write_path(ctx):
             m.d.comb += order.r_en.eq(1)
 
     # Responses in order: a refused write answers at once, a DRAM write when DRAM answers.
-    responses, response_in, response = ctx.fifo("dram_write_responses", 2, depth)
+    responses, response_in, response = ctx.fifo("dram_write_responses", 2, depth, block_ram=True)
     m.d.comb += [
         dram.bready.eq(responses.w_rdy),
         responses.w_en.eq(dram.bvalid),

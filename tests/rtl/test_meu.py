@@ -189,3 +189,27 @@ def test_sec_cm_meu_config_lock():
                          "ecx": {"asids": 15}, "edx": {"min_sev_asid": 1}}, backend
         assert config == {"sme_enable": 1, "tsme": 0, "cbit_position": 40, "lock": 1}, backend
         assert ebx["cbit_position"] == 40, backend
+
+
+@pytest.mark.parametrize("config", [COMPACT, PIPELINED], ids=["compact", "pipelined"])
+def test_partial_writes_to_one_line_in_flight_together_apply_in_order(config):
+    """Eight overlapping partial writes to one C=1 line, all in flight at once (each a
+    read-modify-write), then a read: the line is the writes applied in issue order."""
+    writes = [Write(0xD000 + 16 * (n % 4) | CBIT, bytes([0x10 + n]) * 16, asid=1,
+                    strobe=((1 << (4 + n)) - 1) << (n % 3)) for n in range(8)]
+
+    async def scenario(machine):
+        await setup(machine)
+        await machine.write_line(0xD000 | CBIT, PLAIN, asid=1)
+        results = await machine.issue(writes)
+        return results, await machine.read_line(0xD000 | CBIT, asid=1)
+
+    expected = bytearray(PLAIN)
+    for write in writes:
+        offset = write.address % 64
+        for n in range(16):
+            if write.strobe >> n & 1:
+                expected[offset + n] = write.data[n]
+    results, line = on("amaranth", scenario, config)[0]
+    assert results == [None] * 8
+    assert line == bytes(expected), f"{line.hex()} != {bytes(expected).hex()}"
