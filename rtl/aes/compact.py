@@ -3,14 +3,14 @@
 See ``rtl/aes/README.md`` for the loop structure, numbers and the testplan.
 """
 
-from amaranth.hdl import Signal, Module, Cat, Mux, Array, Const, unsigned
+from amaranth.hdl import Signal, Module, Cat, Array, Const, unsigned
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from .layouts import aes_request_layout, aes_response_layout, has_tag
 from .ops import (
     rounds_for, schedule_constants, sbox_address, round_after_sbox, key_sbox_word, key_step,
-    round_key, initial_round_key, split_bytes, wire,
+    round_key, initial_round_key, wire,
 )
 from .sbox import sbox_rom
 

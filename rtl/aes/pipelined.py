@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .layouts import aes_request_layout, aes_response_layout, has_tag
 from .ops import (
     rounds_for, schedule_constants, sbox_address, round_after_sbox, key_sbox_word, key_step,
-    round_key, initial_round_key, split_bytes, wire,
+    round_key, initial_round_key, wire,
 )
 from .sbox import sbox_rom
 

@@ -3,7 +3,7 @@
 See ``rtl/keyslots/README.md`` for the command sequence and the security countermeasures.
 """
 
-from amaranth.hdl import Signal, Module, Cat, Const
+from amaranth.hdl import Signal, Module, Cat
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, ReadPort
 from amaranth.lib.wiring import In, Out

@@ -11,7 +11,7 @@ from amaranth.utils import ceil_log2
 
 from ..csr import CSRBank, CSRDecoder, csr_bus_signature
 from ..keyslots import KeySlotTable
-from ..layouts import AXIBurst, AXIResp, axi4_signature
+from ..layouts import AXIBurst, axi4_signature
 from .ciphers import CIPHERS
 from .layouts import (Kind, Port, Source, admitted_layout, b_token_layout, line_layout,
                       read_token_layout, write_command_layout)
@@ -232,7 +232,9 @@ class _Context:
         eligible = Signal(sources)
         for source, valid, _, _, write, *_ in requests:
             m.d.comb += eligible[source].eq(valid & ~hold & (write_room if write else read_room))
-        m.d.comb += eligible[Source.RMW].eq(self.rmw_valid & ~hold & read_room)
+        # A read-modify-write read belongs to a write already in flight: holding it for a
+        # key-slot command would wait for that write to finish, which waits for this read.
+        m.d.comb += eligible[Source.RMW].eq(self.rmw_valid & read_room)
 
         # Round-robin: after granting source n, source n + 1 has the highest priority.
         last = Signal(range(sources), init=sources - 1)

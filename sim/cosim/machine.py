@@ -22,7 +22,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from ..machine.api import BusError, Machine, Read, Write, check_op
+from ..machine.api import BusError, Machine, Read, check_op
 from .export import export_verilog
 from .runner import default_build_dir, output_to, run_cocotb, testbench_params
 

@@ -15,8 +15,6 @@ import contextlib
 import json
 import os
 import pathlib
-import sys
-import tempfile
 import time
 
 import cocotb
@@ -25,7 +23,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from ..engines import XTSRun, assign_slots, xts_beats, xts_installs, xts_results
 from .export import export_verilog
 from .runner import default_build_dir, output_to, run_cocotb, testbench_params
-from .streams import StreamDriver, StreamMonitor, port_layout, TB
+from .streams import StreamDriver, port_layout, TB
 
 
 def _core(params):

@@ -11,7 +11,7 @@ from collections import deque
 from amaranth.sim import Simulator
 
 from ...rtl.meu import MemoryEncryptionUnit
-from .api import BEAT_BYTES, BusError, Machine, Read, check_op
+from .api import BusError, Machine, Read, check_op
 from .dram import SparseDRAM
 
 __all__ = ["AmaranthMachine"]
@@ -73,9 +73,12 @@ class AmaranthMachine(Machine):
         Seed of the stall pattern.
     vcd : str or None
         Write a waveform of the whole run to this file (slow: every signal and memory).
+    wait_limit : int
+        Cycles one wait (for operations or a register access) may take before the run is
+        declared hung: ``TimeoutError``.
     """
 
-    def __init__(self, config, *, stall=0.0, seed=0, vcd=None):
+    def __init__(self, config, *, stall=0.0, seed=0, vcd=None, wait_limit=100_000):
         self.config = config
         self.dut = MemoryEncryptionUnit(
             key_bits=config.key_bits, slots=config.slots, engine=config.engine,
@@ -85,6 +88,7 @@ class AmaranthMachine(Machine):
         self._stall = stall
         self._rng = random.Random(seed)
         self._vcd = vcd
+        self._wait_limit = wait_limit
         self._cycle = 0
         self._scenario_ctx = None
         self._finished = False
@@ -130,9 +134,17 @@ class AmaranthMachine(Machine):
         return [self._managers[op.port].submit(op) for op in ops]
 
     async def wait(self, handle):
-        while not all(p.done for p in handle):
-            await self._scenario_ctx.tick()
+        await self._until(lambda: all(p.done for p in handle),
+                          lambda: ", ".join(str(p.op) for p in handle if not p.done))
         return [BusError(p.op) if p.error else p.result for p in handle]
+
+    async def _until(self, done, describe):
+        deadline = self._cycle + self._wait_limit
+        while not done():
+            if self._cycle >= deadline:
+                raise TimeoutError(f"cycle {self._cycle}: still waiting after {self._wait_limit} "
+                                   f"cycles for {describe()}")
+            await self._scenario_ctx.tick()
 
     async def csr_read(self, address):
         return await self._csr(("read", address, 0))
@@ -143,8 +155,7 @@ class AmaranthMachine(Machine):
     async def _csr(self, request):
         slot = {"request": request, "done": False, "value": None}
         self._csr_ops.append(slot)
-        while not slot["done"]:
-            await self._scenario_ctx.tick()
+        await self._until(lambda: slot["done"], lambda: f"CSR {request[0]} of word {request[1]:#x}")
         return slot["value"]
 
     async def dram_read(self, address, length):

@@ -3,7 +3,7 @@
 See ``rtl/keyslots/README.md`` and ``rtl/meu/README.md`` ("Programmer's guide").
 """
 
-from ...rtl.keyslots.regmap import KEY_WORDS, KEYSLOT_REGISTERS, KeyOp
+from ...rtl.keyslots.regmap import KEYSLOT_REGISTERS, KeyOp
 from ...rtl.meu.regmap import COUNTERS, KEYSLOT_WINDOW, MEU_REGISTERS, MEU_WINDOW
 
 __all__ = ["KeySlotDriver", "KeySlotError", "UnitDriver"]
