@@ -32,7 +32,8 @@ def measure_unit(*, engine="pipelined", key_bits=128, backend="amaranth", lines=
     AssertionError
         A result differs from what was written (a benchmark of a wrong answer is worth nothing).
     """
-    config = MachineConfig(engine=engine, key_bits=key_bits, memory_latency=memory_latency)
+    config = MachineConfig(engine=engine, key_bits=key_bits, memory_latency=memory_latency,
+                           cache_bytes=0)
     cbit = 1 << config.cbit_position
     base = 0x40_0000
     data = [bytes((n + k) & 0xFF for k in range(64)) for n in range(lines)]

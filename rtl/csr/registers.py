@@ -120,6 +120,10 @@ class RegisterMap:
         except KeyError:
             raise KeyError(f"{self.name} has no register {name!r}") from None
 
+    def by_address(self, address):
+        """The register at word ``address``, or None."""
+        return next((r for r in self if r.address == address), None)
+
     @property
     def address_width(self):
         """Word-address bits the map needs."""

@@ -1,14 +1,15 @@
-"""The ``icarus`` and ``verilator`` backends of the machine API: the unit's Verilog under cocotb.
+"""The ``icarus`` and ``verilator`` backends of the machine API: the memory system's Verilog under cocotb.
 
 The scenario runs in this process, unchanged; the simulator runs in cocotb's process as a
 server. Each machine call is one message over a local socket: the cocotb test
 ``machine_server`` carries it out with cocotbext-axi's ``AxiMaster`` on the host and privileged
-ports, ``AxiRam`` on the DRAM port and a small driver on the CSR bus, and answers. Simulated
+ports, ``AxiRam`` on the DRAM port and a small driver on the register buses (the secure port and
+the cache-maintenance bus), and answers. Simulated
 time stands still between calls, as it does on the Amaranth backend. See ``sim/cosim/README.md``.
 """
 
 # `machine_server` is a cocotb test and stays out of __all__ (see sim/cosim/aes.py).
-__all__ = ["CocotbMachine", "UnitTestbench", "start_unit", "strobe_runs", "unit_from_params"]
+__all__ = ["CocotbMachine", "SystemTestbench", "start_system", "strobe_runs", "system_from_params"]
 
 import contextlib
 import os
@@ -29,10 +30,11 @@ from .runner import default_build_dir, output_to, run_cocotb, testbench_params
 _OKAY = 0
 
 
-def unit_from_params(params):
-    """The unit a machine config describes (parameters as ``testbench_params`` carries them)."""
-    from sevlab.rtl.meu import MemoryEncryptionUnit
-    return MemoryEncryptionUnit(
+def system_from_params(params):
+    """The memory system a machine config describes (as ``testbench_params`` carries it)."""
+    from sevlab.rtl.memsys import MemorySystem
+    return MemorySystem(
+        cache_bytes=params["cache_bytes"], cache_ways=params["cache_ways"],
         key_bits=params["key_bits"], slots=params["slots"], engine=params["engine"],
         address_width=params["address_width"], cbit_position=params["cbit_position"],
         min_sev_asid=params["min_sev_asid"])
@@ -55,8 +57,8 @@ def strobe_runs(strobe, length):
     return runs
 
 
-class UnitTestbench:
-    """The simulator side: cocotbext-axi models on the unit's ports, and the CSR bus driver."""
+class SystemTestbench:
+    """The simulator side: cocotbext-axi models on the AXI ports, and the register-bus driver."""
 
     def __init__(self, dut, address_width):
         from cocotbext.axi import AxiBus, AxiMaster, AxiRam
@@ -101,35 +103,37 @@ class UnitTestbench:
                 results.append(None)
         return results
 
-    async def csr_write(self, address, value):
+    async def csr_write(self, address, value, bus="csr"):
+        """Write a word on a register bus: ``csr`` (the secure port) or ``maint``."""
         dut = self.dut
-        dut.csr__addr.value = address
-        dut.csr__w_data.value = value
-        dut.csr__w_stb.value = 1
+        getattr(dut, f"{bus}__addr").value = address
+        getattr(dut, f"{bus}__w_data").value = value
+        getattr(dut, f"{bus}__w_stb").value = 1
         await RisingEdge(self.clock)
-        dut.csr__w_stb.value = 0
+        getattr(dut, f"{bus}__w_stb").value = 0
 
-    async def csr_read(self, address):
+    async def csr_read(self, address, bus="csr"):
         dut = self.dut
-        dut.csr__addr.value = address
-        dut.csr__r_stb.value = 1
+        getattr(dut, f"{bus}__addr").value = address
+        getattr(dut, f"{bus}__r_stb").value = 1
         await RisingEdge(self.clock)
-        dut.csr__r_stb.value = 0
+        getattr(dut, f"{bus}__r_stb").value = 0
         await ReadOnly()
-        value = int(dut.csr__r_data.value)
+        value = int(getattr(dut, f"{bus}__r_data").value)
         await RisingEdge(self.clock)
         return value
 
 
-async def start_unit(dut, address_width):
-    """Clock, reset and the bus models of the unit's Verilog; returns its :class:`UnitTestbench`."""
-    dut.csr__w_stb.value = 0
-    dut.csr__r_stb.value = 0
+async def start_system(dut, address_width):
+    """Clock, reset and the bus models of the system's Verilog; returns its :class:`SystemTestbench`."""
+    for bus in ("csr", "maint"):
+        getattr(dut, f"{bus}__w_stb").value = 0
+        getattr(dut, f"{bus}__r_stb").value = 0
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
-    testbench = UnitTestbench(dut, address_width)
+    testbench = SystemTestbench(dut, address_width)
     cocotb.start_soon(testbench.count_cycles())
     await RisingEdge(dut.clk)
     return testbench
@@ -139,11 +143,12 @@ async def start_unit(dut, address_width):
 async def machine_server(dut):
     """Serve machine calls from the scenario's process until it says ``finish``.
 
-    Parameters (`testbench_params`): the unit's (``key_bits``, ``slots``, ``engine``,
-    ``address_width``, ``cbit_position``, ``min_sev_asid``), ``socket`` and ``authkey``.
+    Parameters (`testbench_params`): the system's (``cache_bytes``, ``cache_ways``, ``key_bits``,
+    ``slots``, ``engine``, ``address_width``, ``cbit_position``, ``min_sev_asid``), ``socket``
+    and ``authkey``.
     """
     params = testbench_params()
-    server = await start_unit(dut, params["address_width"])
+    server = await start_system(dut, params["address_width"])
     with Listener(params["socket"], authkey=bytes.fromhex(params["authkey"])) as listener:
         with listener.accept() as connection:
             while True:
@@ -161,6 +166,10 @@ async def machine_server(dut):
                         answer = await server.csr_read(*arguments)
                     elif call == "csr_write":
                         answer = await server.csr_write(*arguments)
+                    elif call == "maint_read":
+                        answer = await server.csr_read(*arguments, bus="maint")
+                    elif call == "maint_write":
+                        answer = await server.csr_write(*arguments, bus="maint")
                     elif call == "dram_read":
                         answer = bytes(server.ram.read(*arguments))
                     elif call == "dram_write":
@@ -179,7 +188,7 @@ async def machine_server(dut):
 
 
 class CocotbMachine(Machine):
-    """The machine API on the unit's Verilog, under cocotb on Icarus or Verilator.
+    """The machine API on the memory system's Verilog, under cocotb on Icarus or Verilator.
 
     Parameters
     ----------
@@ -241,6 +250,12 @@ class CocotbMachine(Machine):
     async def csr_write(self, address, value):
         self._call("csr_write", address, value)
 
+    async def maint_read(self, address):
+        return self._call("maint_read", address)
+
+    async def maint_write(self, address, value):
+        self._call("maint_write", address, value)
+
     async def dram_read(self, address, length):
         return self._call("dram_read", address, length)
 
@@ -252,7 +267,7 @@ class CocotbMachine(Machine):
 
     # Running a scenario ----------------------------------------------------------------------------
     def run(self, scenario):
-        """Build the unit, start the simulator and run ``async def scenario(machine)``.
+        """Build the system, start the simulator and run ``async def scenario(machine)``.
 
         Raises
         ------
@@ -262,12 +277,12 @@ class CocotbMachine(Machine):
             The simulator stopped before the scenario finished.
         """
         c = self.config
-        params = {"key_bits": c.key_bits, "slots": c.slots, "engine": c.engine,
-                  "address_width": c.address_width, "cbit_position": c.cbit_position,
-                  "min_sev_asid": c.min_sev_asid}
+        params = {"cache_bytes": c.cache_bytes, "cache_ways": c.cache_ways, "key_bits": c.key_bits,
+                  "slots": c.slots, "engine": c.engine, "address_width": c.address_width,
+                  "cbit_position": c.cbit_position, "min_sev_asid": c.min_sev_asid}
         self._build_dir.mkdir(parents=True, exist_ok=True)
-        verilog = export_verilog(unit_from_params(params), build_dir=self._build_dir,
-                                 name=f"meu_{c.engine}_{c.key_bits}_{c.slots}_{c.address_width}_{c.cbit_position}")
+        verilog = export_verilog(system_from_params(params), build_dir=self._build_dir,
+                                 name="memsys_" + "_".join(str(value) for value in params.values()))
         socket = str(self._build_dir.resolve() / f"machine-{os.getpid()}-{time.monotonic_ns()}.sock")
         authkey = secrets.token_bytes(16)
         outcome = {}

@@ -9,10 +9,11 @@ True
 """
 
 from .api import ALL_STROBES, BusError, Machine, MachineConfig, Read, Write
-from .drivers import KeySlotDriver, KeySlotError, UnitDriver
+from .drivers import CacheDriver, KeySlotDriver, KeySlotError, SystemDriver, UnitDriver
 
-__all__ = ["ALL_STROBES", "BACKENDS", "BusError", "KeySlotDriver", "KeySlotError", "Machine",
-           "MachineConfig", "Read", "UnitDriver", "Write", "make_machine", "run"]
+__all__ = ["ALL_STROBES", "BACKENDS", "BusError", "CacheDriver", "KeySlotDriver", "KeySlotError",
+           "Machine", "MachineConfig", "Read", "SystemDriver", "UnitDriver", "Write", "make_machine",
+           "run"]
 
 #: Backends by name, in the order the command line lists them.
 BACKENDS = ("model", "amaranth", "icarus", "verilator")

@@ -10,7 +10,7 @@ from collections import deque
 
 from amaranth.sim import Simulator
 
-from ...rtl.meu import MemoryEncryptionUnit
+from ...rtl.memsys import MemorySystem
 from .api import BusError, Machine, Read, check_op
 from .dram import SparseDRAM
 
@@ -60,8 +60,43 @@ class _Manager:
         return pending
 
 
+class _RegisterBus:
+    """The BFM of one register bus (secure port or maintenance bus): one access at a time,
+    read data the cycle after the strobe."""
+
+    def __init__(self, bus):
+        self.bus = bus
+        self.ops = deque()
+        self._read_due = None
+        self._offered = None
+
+    def offer(self, show):
+        op = self.ops[0] if self.ops and self._read_due is None else None
+        self._offered = op
+        show(self.bus.w_stb, op is not None and op["request"][0] == "write")
+        show(self.bus.r_stb, op is not None and op["request"][0] == "read")
+        if op is not None:
+            show(self.bus.addr, op["request"][1])
+            show(self.bus.w_data, op["request"][2])
+
+    def observe(self, r_data):
+        """After the clock edge: ``r_data`` as sampled."""
+        op = self._offered
+        if self._read_due is not None:
+            self._read_due["value"] = r_data
+            self._read_due["done"] = True
+            self.ops.popleft()
+            self._read_due = None
+        elif op is not None:
+            if op["request"][0] == "read":
+                self._read_due = op
+            else:
+                op["done"] = True
+                self.ops.popleft()
+
+
 class AmaranthMachine(Machine):
-    """The machine API on :class:`~sevlab.rtl.meu.MemoryEncryptionUnit` in Amaranth's simulator.
+    """The machine API on :class:`~sevlab.rtl.memsys.MemorySystem` in Amaranth's simulator.
 
     Parameters
     ----------
@@ -80,7 +115,8 @@ class AmaranthMachine(Machine):
 
     def __init__(self, config, *, stall=0.0, seed=0, vcd=None, wait_limit=100_000):
         self.config = config
-        self.dut = MemoryEncryptionUnit(
+        self.dut = MemorySystem(
+            cache_bytes=config.cache_bytes, cache_ways=config.cache_ways,
             key_bits=config.key_bits, slots=config.slots, engine=config.engine,
             address_width=config.address_width, cbit_position=config.cbit_position,
             min_sev_asid=config.min_sev_asid)
@@ -94,7 +130,7 @@ class AmaranthMachine(Machine):
         self._finished = False
         self._managers = {"host": _Manager(self.dut.host, self.dut.id_width),
                           "priv": _Manager(self.dut.priv, self.dut.id_width)}
-        self._csr_ops = deque()
+        self._register_buses = {"csr": _RegisterBus(self.dut.csr), "maint": _RegisterBus(self.dut.maint)}
         self.stats = {"dram_reads": 0, "dram_writes": 0}
 
     @property
@@ -147,15 +183,21 @@ class AmaranthMachine(Machine):
             await self._scenario_ctx.tick()
 
     async def csr_read(self, address):
-        return await self._csr(("read", address, 0))
+        return await self._register_access("csr", ("read", address, 0))
 
     async def csr_write(self, address, value):
-        await self._csr(("write", address, value))
+        await self._register_access("csr", ("write", address, value))
 
-    async def _csr(self, request):
+    async def maint_read(self, address):
+        return await self._register_access("maint", ("read", address, 0))
+
+    async def maint_write(self, address, value):
+        await self._register_access("maint", ("write", address, value))
+
+    async def _register_access(self, bus, request):
         slot = {"request": request, "done": False, "value": None}
-        self._csr_ops.append(slot)
-        await self._until(lambda: slot["done"], lambda: f"CSR {request[0]} of word {request[1]:#x}")
+        self._register_buses[bus].ops.append(slot)
+        await self._until(lambda: slot["done"], lambda: f"{bus} {request[0]} of word {request[1]:#x}")
         return slot["value"]
 
     async def dram_read(self, address, length):
@@ -181,14 +223,14 @@ class AmaranthMachine(Machine):
         return self._stall and self._rng.random() < self._stall
 
     async def _bus_testbench(self, ctx):
-        dut, dram = self.dut, self.dut.dram
+        dram = self.dut.dram
         latency = self.config.memory_latency
         managers = list(self._managers.values())
         dram_reads = deque()        # [first beat cycle, address, beats sent]
         dram_writes = deque()       # addresses whose W beats are due, in AW order
         dram_b = deque()            # cycle each write response is due
         w_beat = 0
-        csr_read_due = None
+        register_buses = list(self._register_buses.values())
         shown = {}
 
         def show(signal, value):
@@ -198,7 +240,7 @@ class AmaranthMachine(Machine):
                 shown[key] = value
                 ctx.set(signal, value)
 
-        sampled = [dut.csr.r_data]
+        sampled = [bus.bus.r_data for bus in register_buses]
         for manager in managers:
             bus = manager.bus
             sampled += [bus.arready, bus.awready, bus.wready, bus.bvalid, bus.bid, bus.bresp,
@@ -206,7 +248,7 @@ class AmaranthMachine(Machine):
         sampled += [dram.arvalid, dram.araddr, dram.awvalid, dram.awaddr, dram.wvalid, dram.wdata,
                     dram.wstrb, dram.wlast, dram.bready, dram.rready]
 
-        while not (self._finished and not self._csr_ops):
+        while not (self._finished and not any(bus.ops for bus in register_buses)):
             cycle = self._cycle
             # Managers: offer the next AR, AW and W; always ready for R and B unless stalling.
             offers = []
@@ -270,29 +312,14 @@ class AmaranthMachine(Machine):
                 show(dram.bresp, 0)
                 show(dram.bid, 0)
 
-            # CSR bus: one access at a time; read data comes the cycle after the strobe.
-            csr = self._csr_ops[0] if self._csr_ops and csr_read_due is None else None
-            show(dut.csr.w_stb, csr is not None and csr["request"][0] == "write")
-            show(dut.csr.r_stb, csr is not None and csr["request"][0] == "read")
-            if csr is not None:
-                show(dut.csr.addr, csr["request"][1])
-                show(dut.csr.w_data, csr["request"][2])
+            for bus in register_buses:
+                bus.offer(show)
 
             values = iter((await ctx.tick().sample(*sampled))[2:])
             self._cycle += 1
 
-            csr_data = next(values)
-            if csr_read_due is not None:
-                csr_read_due["value"] = csr_data
-                csr_read_due["done"] = True
-                self._csr_ops.popleft()
-                csr_read_due = None
-            elif csr is not None:
-                if csr["request"][0] == "read":
-                    csr_read_due = csr
-                else:
-                    csr["done"] = True
-                    self._csr_ops.popleft()
+            for bus in register_buses:
+                bus.observe(next(values))
 
             for manager, (ar, aw, w, rready, bready) in zip(managers, offers):
                 (arready_m, awready_m, wready_m, bvalid, bid, bresp,

@@ -7,6 +7,8 @@ See ``sim/README.md`` ("The machine API").
 
 from dataclasses import dataclass
 
+from .drivers import CacheDriver
+
 __all__ = ["BusError", "Read", "Write", "Machine", "LINE_BYTES", "BEAT_BYTES", "PORTS", "ALL_STROBES",
            "MachineConfig"]
 
@@ -34,6 +36,8 @@ class MachineConfig:
     cbit_position: int = 47
     min_sev_asid: int = 1
     memory_latency: int = 16
+    cache_bytes: int = 8192         # 0: no cache (the bare unit)
+    cache_ways: int = 4
 
     @property
     def asid_limit(self):
@@ -95,7 +99,8 @@ class Machine:
     """Base class of the backends. Every method is a coroutine unless it says otherwise.
 
     Host-port operations: :meth:`read`, :meth:`write`, :meth:`read_line`, :meth:`write_line`,
-    :meth:`issue` (many at once). The secure port: :meth:`csr_read`, :meth:`csr_write` (word
+    :meth:`issue` (many at once); cache maintenance: :meth:`wbinvd`, :meth:`clflush` (on the
+    cores' maintenance bus, :meth:`maint_read`/:meth:`maint_write`). The secure port: :meth:`csr_read`, :meth:`csr_write` (word
     addresses; use the drivers in ``sim/machine/drivers.py`` rather than raw addresses). The
     privileged memory port: the same operations with ``port="priv"``. The DRAM backdoor
     (:meth:`dram_read`, :meth:`dram_write`) sees and changes DRAM without the unit, as a
@@ -140,6 +145,35 @@ class Machine:
 
     async def csr_write(self, address, value):
         raise NotImplementedError
+
+    async def maint_read(self, address):
+        """Read a word of the cores' cache-maintenance bus (``rtl/cache/regmap.py``)."""
+        raise NotImplementedError
+
+    async def maint_write(self, address, value):
+        raise NotImplementedError
+
+    async def wbinvd(self):
+        """WBINVD: write back every dirty line and invalidate the whole cache.
+
+        Returns the cycles it took (0 on the model).
+        """
+        return await CacheDriver(self).wbinvd()
+
+    async def clflush(self, address, *, asid=0):
+        """CLFLUSH the line of ``address`` (C-bit included) tagged with ``asid``: write it
+        back if dirty, then invalidate it. Returns the cycles it took (0 on the model).
+
+        Raises
+        ------
+        ValueError
+            The address or the ASID does not fit the bus.
+        """
+        if not 0 <= address < (1 << self.config.address_width):
+            raise ValueError(f"address {address:#x} does not fit {self.config.address_width} bits")
+        if not 0 <= asid < self.config.asid_limit:
+            raise ValueError(f"ASID must be in 0..{self.config.asid_limit - 1}, not {asid!r}")
+        return await CacheDriver(self).clflush(address, asid)
 
     async def dram_read(self, address, length):
         raise NotImplementedError

@@ -1,12 +1,15 @@
-"""Drivers of the unit's programmable blocks. They take a machine, never a ``dut``.
+"""Drivers of the memory system's programmable blocks. They take a machine, never a ``dut``.
 
-See ``rtl/keyslots/README.md`` and ``rtl/meu/README.md`` ("Programmer's guide").
+See ``rtl/keyslots/README.md``, ``rtl/meu/README.md`` and ``rtl/cache/README.md``
+("Programmer's guide").
 """
 
+from ...rtl.cache.regmap import CACHE_REGISTERS, COUNTERS as CACHE_COUNTERS, CacheOp
 from ...rtl.keyslots.regmap import KEYSLOT_REGISTERS, KeyOp
+from ...rtl.memsys.regmap import SYSTEM_REGISTERS, SYSTEM_WINDOW
 from ...rtl.meu.regmap import COUNTERS, KEYSLOT_WINDOW, MEU_REGISTERS, MEU_WINDOW
 
-__all__ = ["KeySlotDriver", "KeySlotError", "UnitDriver"]
+__all__ = ["CacheDriver", "KeySlotDriver", "KeySlotError", "SystemDriver", "UnitDriver"]
 
 
 class KeySlotError(Exception):
@@ -14,19 +17,23 @@ class KeySlotError(Exception):
 
 
 class _RegisterDriver:
-    def __init__(self, machine, registers, window):
+    """Registers of one map, at ``window``'s base on the secure port (or the maintenance bus)."""
+
+    def __init__(self, machine, registers, window, *, maintenance=False):
         self.machine = machine
         self._registers = registers
         self._base = window[0]
+        self._read = machine.maint_read if maintenance else machine.csr_read
+        self._write = machine.maint_write if maintenance else machine.csr_write
 
     async def read(self, name):
         """Read a register and return its fields as a dict."""
         register = self._registers[name]
-        return register.decode(await self.machine.csr_read(self._base + register.address))
+        return register.decode(await self._read(self._base + register.address))
 
     async def write(self, name, **fields):
         register = self._registers[name]
-        await self.machine.csr_write(self._base + register.address, register.encode(**fields))
+        await self._write(self._base + register.address, register.encode(**fields))
 
 
 class KeySlotDriver(_RegisterDriver):
@@ -111,3 +118,62 @@ class UnitDriver(_RegisterDriver):
 
     async def status(self):
         return await self.read("STATUS")
+
+
+class SystemDriver(_RegisterDriver):
+    """What the secure port shows of the cores' side: the WBINVD count, the cache geometry."""
+
+    def __init__(self, machine):
+        super().__init__(machine, SYSTEM_REGISTERS, SYSTEM_WINDOW)
+
+    async def wbinvd_count(self):
+        return (await self.read("WBINVD_COUNT"))["count"]
+
+    async def cache_info(self):
+        return await self.read("CACHE_INFO")
+
+
+class CacheDriver(_RegisterDriver):
+    """The cores' cache maintenance (WBINVD, CLFLUSH) and the cache's counters.
+
+    Parameters
+    ----------
+    machine : Machine
+    poll_limit : int
+        STATUS reads before an operation that stays busy is reported as a hang.
+    poll_interval : int
+        Cycles between two STATUS reads (a full WBINVD takes thousands).
+    """
+
+    def __init__(self, machine, *, poll_limit=10_000, poll_interval=16):
+        super().__init__(machine, CACHE_REGISTERS, (0, 0), maintenance=True)
+        self._poll_limit = poll_limit
+        self._poll_interval = poll_interval
+
+    async def wbinvd(self):
+        """Write back and invalidate everything; return the cycles it took."""
+        return await self._command(CacheOp.WBINVD)
+
+    async def clflush(self, address, asid=0):
+        """Write back (if dirty) and invalidate one line; return the cycles it took."""
+        await self.write("ADDRESS_LO", bits=address & 0xFFFF_FFFF)
+        await self.write("ADDRESS_HI", bits=address >> 32)
+        await self.write("ASID", asid=asid)
+        return await self._command(CacheOp.CLFLUSH)
+
+    async def wbinvd_count(self):
+        return (await self.read("WBINVD_COUNT"))["count"]
+
+    async def counters(self):
+        return {name: (await self.read(name))["count"] for name in CACHE_COUNTERS}
+
+    async def clear_counters(self):
+        await self.write("COUNTERS_CLEAR", clear=1)
+
+    async def _command(self, op):
+        await self.write("COMMAND", op=op)
+        for _ in range(self._poll_limit):
+            if not (await self.read("STATUS"))["busy"]:
+                return (await self.read("LAST_CYCLES"))["cycles"]
+            await self.machine.tick(self._poll_interval)
+        raise TimeoutError(f"cache operation {op} still busy after {self._poll_limit} polls")

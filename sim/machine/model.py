@@ -1,5 +1,7 @@
 """The ``model`` backend: the machine API on the golden model, no clock. See ``sim/README.md``."""
 
+from ...rtl.memsys.regmap import SYSTEM_REGISTERS, SYSTEM_WINDOW
+from ..model.cache import CacheModel, NoCacheModel
 from ..model.meu import LINE_BYTES, UnitModel
 from .api import BEAT_BYTES, BusError, Machine, Read, check_op
 
@@ -13,6 +15,11 @@ class ModelMachine(Machine):
         self.config = config
         self.unit = UnitModel(slots=config.slots, key_bits=config.key_bits,
                               cbit_position=config.cbit_position, min_sev_asid=config.min_sev_asid)
+        if config.cache_bytes:
+            self.cache = CacheModel(self.unit, size_bytes=config.cache_bytes, ways=config.cache_ways,
+                                    asid_width=(config.asid_limit - 1).bit_length())
+        else:
+            self.cache = NoCacheModel(self.unit)
 
     @property
     def cycles(self):
@@ -39,19 +46,37 @@ class ModelMachine(Machine):
     def _do(self, op):
         line = op.address - op.address % LINE_BYTES
         offset = op.address % LINE_BYTES
+        # The cores go through the cache; the secure processor straight to the unit.
+        target = self.cache if op.port == "host" else self.unit
         if isinstance(op, Read):
-            ok, data = self.unit.read(line, op.asid)
+            ok, data = target.read(line, op.asid)
             return data[offset:offset + op.beats * BEAT_BYTES] if ok else BusError(op)
         data = bytearray(LINE_BYTES)
         data[offset:offset + len(op.data)] = op.data
-        ok = self.unit.write(line, op.asid, bytes(data), op.strobes << offset)
+        ok = target.write(line, op.asid, bytes(data), op.strobes << offset)
         return None if ok else BusError(op)
 
     async def csr_read(self, address):
+        base, width = SYSTEM_WINDOW
+        if base <= address < base + (1 << width):
+            register = SYSTEM_REGISTERS.by_address(address - base)
+            if register is None:
+                return 0
+            if register.name == "WBINVD_COUNT":
+                return self.cache.wbinvd_count & 0xFFFF_FFFF
+            config = self.config
+            return register.encode(lines=config.cache_bytes // LINE_BYTES,
+                                   ways=config.cache_ways if config.cache_bytes else 0)
         return self.unit.csr_read(address)
 
     async def csr_write(self, address, value):
-        self.unit.csr_write(address, value)
+        self.unit.csr_write(address, value)      # the system window has no writable field
+
+    async def maint_read(self, address):
+        return self.cache.maint_read(address)
+
+    async def maint_write(self, address, value):
+        self.cache.maint_write(address, value)
 
     async def dram_read(self, address, length):
         out = bytearray()

@@ -215,7 +215,5 @@ class UnitModel:
     def _register(self, address):
         for (base, width), registers in ((MEU_WINDOW, MEU_REGISTERS), (KEYSLOT_WINDOW, KEYSLOT_REGISTERS)):
             if base <= address < base + (1 << width):
-                for register in registers:
-                    if register.address == address - base:
-                        return register
+                return registers.by_address(address - base)
         return None

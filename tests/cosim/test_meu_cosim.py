@@ -9,7 +9,7 @@ import pytest
 
 from sevlab.sim.cosim import require_simulator, run_cocotb
 from sevlab.sim.cosim.export import export_verilog
-from sevlab.sim.cosim.machine import strobe_runs, unit_from_params
+from sevlab.sim.cosim.machine import strobe_runs, system_from_params
 from sevlab.sim.machine import MachineConfig, run
 from sevlab.sim.machine.traffic import TrafficPlan, run_traffic
 
@@ -42,17 +42,20 @@ def check_against_model(config, plan, got):
 @pytest.mark.parametrize("engine", ["pipelined", "compact"])
 def test_random_traffic_matches_the_model(engine, simulator, cosim_dir):
     require_simulator(simulator)
-    config = MachineConfig(engine=engine)
+    config = MachineConfig(engine=engine, cache_bytes=0)
     plan = TrafficPlan(transactions=80 if simulator == "icarus" else 600, seed=31)
     got = traffic(simulator, config, plan, build_dir=cosim_dir, quiet=True)
     check_against_model(config, plan, got)
 
 
-def test_refused_bursts(cosim_dir):
+@pytest.mark.parametrize("cache_bytes", [0, 8192])
+def test_refused_bursts(cache_bytes, cosim_dir):
+    """The unit refuses them (and counts them); with a cache in front, the cache does."""
     require_simulator("icarus")
-    params = {"key_bits": 128, "slots": 16, "engine": "compact", "address_width": 48,
-              "cbit_position": 47, "min_sev_asid": 1}
-    verilog = export_verilog(unit_from_params(params), build_dir=cosim_dir, name="meu_refused_bursts")
+    params = {"cache_bytes": cache_bytes, "cache_ways": 4, "key_bits": 128, "slots": 16,
+              "engine": "compact", "address_width": 48, "cbit_position": 47, "min_sev_asid": 1}
+    verilog = export_verilog(system_from_params(params), build_dir=cosim_dir,
+                             name=f"memsys_refused_bursts_{cache_bytes}")
     run_cocotb(verilog=verilog, test_module=COCOTB_MODULE, testcase="refused_bursts",
                simulator="icarus", build_dir=cosim_dir, testbench_params=params)
 

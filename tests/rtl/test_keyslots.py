@@ -13,7 +13,7 @@ from sevlab.sim.model.meu import line_tweak
 from sevlab.sim.model.xts import xts_decrypt, xts_encrypt
 
 # Compact engine: the key slots do not depend on the engine, and it simulates 3x faster.
-CONFIG = MachineConfig(engine="compact")
+CONFIG = MachineConfig(engine="compact", cache_bytes=0)
 CBIT = 1 << CONFIG.cbit_position
 KEY1 = bytes(range(0x10, 0x20))
 KEY2 = bytes(range(0x80, 0x90))
@@ -94,7 +94,7 @@ def test_sec_cm_keyslots_key_wipe():
         keys = KeySlotDriver(machine)
         await UnitDriver(machine).configure(sme_enable=True)
         await keys.install(5, KEY1, KEY2)
-        entry = machine.dut.keyslots.memory.data[5]
+        entry = machine.dut.unit.keyslots.memory.data[5]
         before = await machine.peek(entry)
         await keys.wipe(5)
         after = await machine.peek(entry)
@@ -185,7 +185,7 @@ def test_a_key_command_waits_for_read_modify_writes_in_flight():
         results = await machine.wait(handle)
         return results, {line: await machine.dram_read(line, 64) for line in lines}
 
-    results, stored = on_rtl(scenario, MachineConfig(engine="pipelined"))
+    results, stored = on_rtl(scenario, MachineConfig(engine="pipelined", cache_bytes=0))
     assert results == [None] * len(lines)
     expected = bytes(4) + b"\x5A" * 8 + bytes(52)
     for line in lines:

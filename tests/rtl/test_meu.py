@@ -10,8 +10,8 @@ from sevlab.sim.machine.traffic import TrafficPlan, run_traffic
 from sevlab.sim.model.meu import line_tweak
 from sevlab.sim.model.xts import xts_decrypt, xts_encrypt
 
-COMPACT = MachineConfig(engine="compact")
-PIPELINED = MachineConfig(engine="pipelined")
+COMPACT = MachineConfig(engine="compact", cache_bytes=0)
+PIPELINED = MachineConfig(engine="pipelined", cache_bytes=0)
 CBIT = 1 << 47
 KEYS = {asid: (bytes([asid] * 15 + [0x10]), bytes([asid] * 15 + [0x20])) for asid in (0, 1, 2)}
 PLAIN = bytes(range(64))

@@ -16,7 +16,7 @@ def test_byte_ranges_split_into_line_bursts_with_strobes():
         return await machine.read(0x1000, 192), await machine.read(0x1041, 5)
 
     for backend in ("model", "amaranth"):
-        whole, middle = run(scenario, backend=backend, config=MachineConfig(engine="compact"))[0]
+        whole, middle = run(scenario, backend=backend, config=MachineConfig(engine="compact", cache_bytes=0))[0]
         assert whole == bytes(3) + bytes(range(1, 130)) + bytes(192 - 132), backend
         assert middle == bytes(range(0x3F, 0x44)), backend
 
@@ -57,7 +57,7 @@ def test_seeded_10k_scenario_is_byte_identical_on_every_backend(tmp_path_factory
     """One seeded scenario of 10,000 operations on model, Amaranth, Icarus and Verilator: the
     same result for every operation, the same DRAM bytes, the same counters."""
     plan = TrafficPlan(transactions=10_000, batch=32, lines=256, seed=2026)
-    config = MachineConfig(engine="pipelined")
+    config = MachineConfig(engine="pipelined", cache_bytes=0)
 
     async def scenario(machine):
         return await run_traffic(machine, plan)

@@ -1,0 +1,104 @@
+"""The memory system: the ASID-tagged cache in front of the memory encryption unit.
+
+The cores reach memory through the cache (``host``); the secure processor reaches it directly
+(``priv``, so it must flush what it touches, as KVM does before LAUNCH_UPDATE_DATA). See
+``rtl/memsys/README.md``.
+"""
+
+from amaranth.hdl import Signal, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from ..cache import CACHE_REGISTERS, CacheOp, WriteBackCache
+from ..cache.regmap import MAINT_ADDRESS_WIDTH
+from ..csr import CSRBank, CSRDecoder, csr_bus_signature
+from ..meu import MemoryEncryptionUnit
+from .regmap import SECURE_ADDRESS_WIDTH, SYSTEM_REGISTERS, SYSTEM_WINDOW, UNIT_WINDOW
+
+__all__ = ["MemorySystem"]
+
+
+class MemorySystem(wiring.Component):
+    """:class:`~sevlab.rtl.cache.WriteBackCache` and :class:`~sevlab.rtl.meu.MemoryEncryptionUnit`.
+
+    Parameters
+    ----------
+    cache_bytes : int
+        Cache capacity; 0 builds the cache-less system (the bare unit, for its benchmarks), whose
+        WBINVD and CLFLUSH do nothing but count.
+    cache_ways : int
+    **unit_parameters
+        Passed to :class:`~sevlab.rtl.meu.MemoryEncryptionUnit`.
+
+    Members
+    -------
+    host : In(axi4_signature(...))
+        The cores (through the cache).
+    priv : In(axi4_signature(...))
+        The secure processor (straight to the unit).
+    dram : Out(axi4_signature(...))
+    csr : In(csr_bus_signature(7))
+        The secure port: the unit's window at 0x00, the system window at 0x40.
+    maint : In(csr_bus_signature(4))
+        The cores' cache maintenance (``rtl/cache/regmap.py``).
+    """
+
+    def __init__(self, *, cache_bytes=8192, cache_ways=4, **unit_parameters):
+        self._unit = MemoryEncryptionUnit(**unit_parameters)
+        self._cache = None
+        if cache_bytes:
+            self._cache = WriteBackCache(size_bytes=cache_bytes, ways=cache_ways,
+                                         address_width=self._unit.address_width,
+                                         asid_width=self._unit.asid_width, id_width=self._unit.id_width)
+        self._system_bank = CSRBank(SYSTEM_REGISTERS, address_width=SYSTEM_WINDOW[1])
+        unit_signature = self._unit.signature.members
+        super().__init__({
+            "host": unit_signature["host"],
+            "priv": unit_signature["priv"],
+            "dram": unit_signature["dram"],
+            "csr": In(csr_bus_signature(SECURE_ADDRESS_WIDTH)),
+            "maint": In(csr_bus_signature(MAINT_ADDRESS_WIDTH)),
+        })
+
+    unit = property(lambda self: self._unit)
+    cache = property(lambda self: self._cache)
+    # The unit's parameters, for code that only needs to know what it is talking to.
+    address_width = property(lambda self: self._unit.address_width)
+    asid_width = property(lambda self: self._unit.asid_width)
+    id_width = property(lambda self: self._unit.id_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unit = unit = self._unit
+        m.submodules.decoder = decoder = CSRDecoder(address_width=SECURE_ADDRESS_WIDTH,
+                                                    windows=[UNIT_WINDOW, SYSTEM_WINDOW])
+        m.submodules.system_bank = system_bank = self._system_bank
+        wiring.connect(m, wiring.flipped(self.csr), decoder.bus)
+        wiring.connect(m, decoder.bus_0, unit.csr)
+        wiring.connect(m, decoder.bus_1, system_bank.bus)
+        wiring.connect(m, wiring.flipped(self.priv), unit.priv)
+        wiring.connect(m, unit.dram, wiring.flipped(self.dram))
+
+        wbinvd_count = Signal(32)
+        if self._cache is not None:
+            m.submodules.cache = cache = self._cache
+            wiring.connect(m, wiring.flipped(self.host), cache.host)
+            wiring.connect(m, cache.mem, unit.host)
+            wiring.connect(m, wiring.flipped(self.maint), cache.maint)
+            m.d.comb += wbinvd_count.eq(cache.wbinvd_count)
+        else:
+            wiring.connect(m, wiring.flipped(self.host), unit.host)
+            m.submodules.maint_bank = maint_bank = CSRBank(CACHE_REGISTERS)
+            wiring.connect(m, wiring.flipped(self.maint), maint_bank.bus)
+            command = maint_bank.field("COMMAND", "op")
+            with m.If(command.w_stb & (command.w_data == CacheOp.WBINVD)):
+                m.d.sync += wbinvd_count.eq(wbinvd_count + 1)
+            m.d.comb += maint_bank.field("WBINVD_COUNT", "count").r_data.eq(wbinvd_count)
+
+        lines = 0 if self._cache is None else self._cache.sets * self._cache.ways
+        m.d.comb += [
+            system_bank.field("WBINVD_COUNT", "count").r_data.eq(wbinvd_count),
+            system_bank.field("CACHE_INFO", "lines").r_data.eq(lines),
+            system_bank.field("CACHE_INFO", "ways").r_data.eq(self._cache.ways if lines else 0),
+        ]
+        return m
