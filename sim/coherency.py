@@ -4,8 +4,9 @@ The cache keeps lines in plaintext, tagged with the physical address (C-bit incl
 ASID; the unit encrypts a line only when it leaves for DRAM, with the key slot[ASID] holds at
 that moment. Hence the rules software follows (``sev-reference.md`` §13, §15): flush a page
 before using it with the other C-bit, and WBINVD before a key slot gets a new key. Each function
-is a machine scenario (any backend) that returns what it saw; ``tests/rtl/test_cache.py`` and
-``tests/cosim/test_cache_cosim.py`` check the outcomes, and the demo will show them. See
+is a machine scenario (any backend) that returns what it saw, and :func:`claims` states what
+that shows, each claim with whether it held; ``tests/rtl/test_cache.py`` and
+``tests/cosim/test_cache_cosim.py`` require every claim on every backend. See
 ``rtl/cache/README.md`` ("Coherency rules").
 """
 
@@ -15,7 +16,7 @@ from .machine import KeySlotDriver, UnitDriver
 from .model.meu import line_tweak
 from .model.xts import xts_decrypt, xts_encrypt
 
-__all__ = ["DEMONSTRATIONS", "cbit_alias", "rekey_without_wbinvd", "asid_isolation", "demo_key"]
+__all__ = ["DEMONSTRATIONS", "cbit_alias", "rekey_without_wbinvd", "asid_isolation", "claims", "demo_key"]
 
 GUEST = 1
 OTHER_GUEST = 2
@@ -162,3 +163,47 @@ DEMONSTRATIONS = {
     "rekey-without-wbinvd": rekey_without_wbinvd,
     "asid-isolation": asid_isolation,
 }
+
+
+def claims(name, result):
+    """``[(claim, held), ...]`` for the result of demonstration ``name``."""
+    if name == "cbit-alias":
+        r, unflushed = result, result["unflushed_conversion"]
+        return [
+            ("without a flush, the C=0 read misses the dirty C=1 lines and gets DRAM's stale bytes",
+             r["c0_unflushed"] == r["dram_before"] and r["c0_unflushed"] != r["private"]),
+            ("after CLFLUSH, the C=0 view is exactly the ciphertext in DRAM",
+             r["c0_flushed"] == r["dram_flushed"] == r["ciphertext"]),
+            ("private -> shared with a flush: both the guest and DRAM hold the plaintext",
+             r["shared_view"] == r["dram_shared"] == r["private"]),
+            ("shared -> private with a flush: the guest reads the plaintext, DRAM holds ciphertext",
+             r["private_view"] == r["private"] and r["dram_private"] == r["ciphertext"]),
+            ("converting without the flush loses one of the two copies",
+             (unflushed["c0"] == unflushed["shared"]) != (unflushed["c1"] == r["private"])),
+        ]
+    if name == "rekey-without-wbinvd":
+        data, without, with_ = result["data"], result["without"], result["with"]
+        return [
+            ("without WBINVD, the next guest on the ASID reads the old guest's plaintext from the cache",
+             without["new_guest_reads"] == data),
+            ("without WBINVD, the old guest's lines reach DRAM under the new key: lost to the old key",
+             without["dram_under_old_key"] != data),
+            ("with WBINVD first, the next guest reads only garbage",
+             with_["new_guest_reads"] != data),
+            ("with WBINVD first, DRAM holds the old guest's data under the old key",
+             with_["dram_under_old_key"] == data),
+        ]
+    if name == "asid-isolation":
+        written, reads, after = result["written"], result["read"], result["after_wbinvd"]
+        first, second = sorted(written)
+        return [
+            ("each ASID reads back what it wrote, through the cache",
+             all(reads[asid][-1] == written[asid] for asid in written)),
+            ("an ASID never reads the other ASID's plaintext",
+             all(read != written[other] for asid in written for other in written if other != asid
+                 for read in reads[asid])),
+            ("after WBINVD, one write-back wins the DRAM line and the other ASID reads garbage",
+             sum(after[asid] == written[asid] for asid in written) == 1
+             and all(after[asid] != written[other] for asid, other in ((first, second), (second, first)))),
+        ]
+    raise ValueError(f"no demonstration named {name!r}")

@@ -1,8 +1,9 @@
 """``sevlab demo``: the memory encryption unit at work, on the RTL, checked against the model.
 
-The default scenario runs on the unit's RTL in Amaranth's simulator through the machine API: the
-secure port installs keys, guests write and read lines with and without the C-bit, and the DRAM
-backdoor shows what a physical attacker or the hypervisor sees. Every step is run on the golden
+The default scenario runs on the RTL (the ASID-tagged cache in front of the unit) in Amaranth's
+simulator through the machine API: the secure port installs keys, guests write and read lines
+with and without the C-bit, each line is flushed from the cache, and the DRAM backdoor shows what
+a physical attacker or the hypervisor sees. Every step is run on the golden
 model too and compared. The SEV flow on top of this (firmware, hypervisor, guests) is not built
 yet. See ``README.md``.
 """
@@ -48,21 +49,23 @@ async def scenario(machine):
     cbit = 1 << (await unit.cpuid())["ebx"]["cbit_position"]
     steps = []
 
-    async def step(label, action, dram_address):
+    async def step(label, action, address, asid=0):
         try:
             got = await action
         except BusError:
             got = "refused (SLVERR)"
-        steps.append((label, got, await machine.dram_read(dram_address, 64)))
+        # The cache holds lines in plaintext: flush this one so DRAM shows what the unit made of it.
+        await machine.clflush(address, asid=asid)
+        steps.append((label, got, await machine.dram_read(address & ~cbit, 64)))
 
-    await step("ASID 1 writes the line at PA 0x1000, C=1", machine.write_line(0x1000 | cbit, LINE, asid=1), 0x1000)
-    await step("ASID 1 writes the same line at PA 0x2000, C=1", machine.write_line(0x2000 | cbit, LINE, asid=1), 0x2000)
-    await step("ASID 1 reads PA 0x1000, C=1", machine.read_line(0x1000 | cbit, asid=1), 0x1000)
+    await step("ASID 1 writes the line at PA 0x1000, C=1", machine.write_line(0x1000 | cbit, LINE, asid=1), 0x1000 | cbit, 1)
+    await step("ASID 1 writes the same line at PA 0x2000, C=1", machine.write_line(0x2000 | cbit, LINE, asid=1), 0x2000 | cbit, 1)
+    await step("ASID 1 reads PA 0x1000, C=1", machine.read_line(0x1000 | cbit, asid=1), 0x1000 | cbit, 1)
     await step("the hypervisor reads PA 0x1000, C=0", machine.read_line(0x1000, asid=0), 0x1000)
-    await step("ASID 2 reads PA 0x1000, C=1 (its own key)", machine.read_line(0x1000 | cbit, asid=2), 0x1000)
+    await step("ASID 2 reads PA 0x1000, C=1 (its own key)", machine.read_line(0x1000 | cbit, asid=2), 0x1000 | cbit, 2)
     await machine.dram_write(0x3000, await machine.dram_read(0x1000, 64))
-    await step("ciphertext copied to PA 0x3000, ASID 1 reads it", machine.read_line(0x3000 | cbit, asid=1), 0x3000)
-    await step("ASID 3 (no key installed) reads PA 0x1000, C=1", machine.read_line(0x1000 | cbit, asid=3), 0x1000)
+    await step("ciphertext copied to PA 0x3000, ASID 1 reads it", machine.read_line(0x3000 | cbit, asid=1), 0x3000 | cbit, 1)
+    await step("ASID 3 (no key installed) reads PA 0x1000, C=1", machine.read_line(0x1000 | cbit, asid=3), 0x1000 | cbit, 3)
     await step("the host writes the line at PA 0x4000, C=0", machine.write_line(0x4000, LINE), 0x4000)
     await unit.configure(sme_enable=True, tsme=True)
     await step("TSME on: the host writes the line at PA 0x5000, C=0", machine.write_line(0x5000, LINE), 0x5000)
@@ -98,8 +101,9 @@ def run(args):
 
     out = sys.stdout
     where = "the golden model" if args.backend == "model" else f"the RTL on {args.backend}"
-    out.write(f"sevlab demo: the memory encryption unit ({args.engine} XTS-AES-128, tweak = DRAM "
-              f"line address, C-bit 47) on {where}\n")
+    out.write(f"sevlab demo: the memory system ({config.cache_bytes // 1024} KiB {config.cache_ways}-way "
+              f"ASID-tagged cache, {args.engine} XTS-AES-128 unit, tweak = DRAM line address, "
+              f"C-bit 47) on {where}\n")
     out.write(f"line: {LINE!r}\n\n")
     out.write(f"  {'step':<52} {'requester gets':<38} DRAM holds\n")
     mismatches = 0

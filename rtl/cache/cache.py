@@ -424,13 +424,20 @@ class WriteBackCache(wiring.Component):
                         m.d.sync += valid.bit_select(Cat(hit_way, req_set), 1).eq(0)
                     m.next = "MAINT_DONE"
 
+            def wbinvd_step():
+                """On to the next line, or done after the last."""
+                m.d.sync += scan.eq(scan + 1)
+                with m.If(scan == sets * ways - 1):
+                    m.d.sync += [valid.eq(0), dirty.eq(0), wbinvd_count.eq(wbinvd_count + 1)]
+                    m.next = "MAINT_DONE"
+
             with m.State("WBINVD_SCAN"):
                 # One cycle per clean line; a dirty one reads its tag and is written back.
                 m.d.sync += lookup_set.eq(scan[way_bits:])
                 with m.If(dirty.bit_select(scan, 1)):
                     m.next = "WBINVD_TAGS"
                 with m.Else():
-                    m.next = "WBINVD_NEXT"
+                    wbinvd_step()
 
             with m.State("WBINVD_TAGS"):
                 m.next = "WBINVD_WRITE_BACK"
@@ -443,12 +450,8 @@ class WriteBackCache(wiring.Component):
                 m.next = "WRITE_BACK_START"
 
             with m.State("WBINVD_NEXT"):
-                m.d.sync += scan.eq(scan + 1)
-                with m.If(scan == sets * ways - 1):
-                    m.d.sync += [valid.eq(0), dirty.eq(0), wbinvd_count.eq(wbinvd_count + 1)]
-                    m.next = "MAINT_DONE"
-                with m.Else():
-                    m.next = "WBINVD_SCAN"
+                m.next = "WBINVD_SCAN"
+                wbinvd_step()
 
             with m.State("MAINT_DONE"):
                 m.d.sync += [maint_op.eq(0), last_cycles.eq(maint_cycles + 1)]

@@ -1,0 +1,164 @@
+"""The ASID-tagged write-back cache (rtl/cache) in front of the unit, on Amaranth's simulator,
+against the golden model (sim/model/cache.py)."""
+
+import itertools
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from sevlab.rtl.cache import CACHE_REGISTERS, CacheOp, WriteBackCache
+from sevlab.rtl.cache.plru import plru_touch, plru_victim
+from sevlab.sim import coherency
+from sevlab.sim.machine import (CacheDriver, KeySlotDriver, MachineConfig, SystemDriver, UnitDriver,
+                                run)
+from sevlab.sim.machine.traffic import TrafficPlan, run_traffic
+from sevlab.sim.model import cache as cache_model
+
+CBIT = 1 << 47
+KEY = (bytes(range(16)), bytes(range(16, 32)))
+
+
+@pytest.mark.parametrize("ways", [2, 4, 8])
+def test_plru_logic_matches_the_model(ways):
+    """Every state and way: the RTL's victim and update are the golden model's."""
+    m = Module()
+    state, way = Signal(ways - 1), Signal(range(ways))
+    victim, touched = Signal(range(ways)), Signal(ways - 1)
+    m.d.comb += [victim.eq(plru_victim(state, ways)), touched.eq(plru_touch(state, way, ways))]
+    mismatches = []
+
+    async def testbench(ctx):
+        for s, w in itertools.product(range(1 << (ways - 1)), range(ways)):
+            ctx.set(state, s)
+            ctx.set(way, w)
+            got = (ctx.get(victim), ctx.get(touched))
+            want = (cache_model.plru_victim(s, ways), cache_model.plru_touch(s, w, ways))
+            if got != want:
+                mismatches.append((s, w, got, want))
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert not mismatches, f"(state, way, RTL, model): {mismatches[:5]}"
+
+
+@pytest.mark.parametrize("size, ways, batch, stall", [
+    (1024, 2, 8, 0.3), (8192, 4, 12, 0.0), (2048, 8, 4, 0.2)],
+    ids=["1KiB-2way-stall", "8KiB-4way", "2KiB-8way-stall"])
+def test_random_traffic_matches_the_model(size, ways, batch, stall):
+    """Mixed traffic through the cache (C=0/1, partial writes, short reads, five ASIDs, host and
+    privileged ports, SME/TSME/off, re-keying, interleaved CLFLUSH and WBINVD): every result, the
+    counters of both blocks, and DRAM after the final WBINVD as the golden model says."""
+    config = MachineConfig(engine="compact", cache_bytes=size, cache_ways=ways)
+    plan = TrafficPlan(transactions=160, seed=size + ways, batch=batch, lines=64)
+
+    async def scenario(machine):
+        return await run_traffic(machine, plan)
+
+    expected, _ = run(scenario, backend="model", config=config)
+    got, _ = run(scenario, backend="amaranth", config=config, stall=stall, seed=5)
+    assert len(got.results) == plan.transactions
+    for n, (want, have) in enumerate(zip(expected.results, got.results)):
+        assert have == want, f"operation {n}: got {have!r}, expected {want!r}"
+    for line, data in expected.dram.items():
+        assert got.dram[line] == data, f"DRAM line {line:#x}: {got.dram[line].hex()} != {data.hex()}"
+    assert got.counters == expected.counters
+    assert expected.counters["CACHE_WRITEBACKS"] > 0 and expected.counters["CACHE_HITS"] > 0
+
+
+@pytest.mark.parametrize("name", list(coherency.DEMONSTRATIONS))
+def test_coherency_demonstration(name):
+    """The three demonstrations of rtl/cache/README.md: every claim holds on the RTL, and the
+    RTL saw exactly what the golden model sees."""
+    config = MachineConfig(engine="compact")
+    scenario = coherency.DEMONSTRATIONS[name]
+    got, _ = run(scenario, backend="amaranth", config=config)
+    failed = [claim for claim, held in coherency.claims(name, got) if not held]
+    assert not failed, f"{name}: {failed}"
+    expected, _ = run(scenario, backend="model", config=config)
+    assert got == expected
+
+
+def test_wbinvd_of_a_full_dirty_cache():
+    """Every line dirty: WBINVD writes all of them back, reports its cycles, and counts."""
+    config = MachineConfig(engine="compact", cache_bytes=1024, cache_ways=2)
+    lines = [0x20_0000 + 64 * n for n in range(16)]
+
+    async def scenario(machine):
+        await KeySlotDriver(machine).install(1, *KEY)
+        await UnitDriver(machine).configure(sme_enable=True)
+        cache = CacheDriver(machine)
+        for n, line in enumerate(lines):
+            await machine.write_line(line | CBIT, bytes([n]) * 64, asid=1)
+        before = await cache.counters()
+        await machine.maint_write(CACHE_REGISTERS["COMMAND"].address, CacheOp.WBINVD)
+        busy = []
+        while not busy or busy[-1]:
+            busy.append((await cache.read("STATUS"))["busy"])
+        dirty_cycles = (await cache.read("LAST_CYCLES"))["cycles"]
+        dram = [await machine.dram_read(line, 64) for line in lines]
+        clean_cycles = await cache.wbinvd()
+        return {"before": before, "busy": busy, "dirty_cycles": dirty_cycles, "dram": dram,
+                "clean_cycles": clean_cycles, "after": await cache.counters(),
+                "count": await SystemDriver(machine).wbinvd_count(),
+                "lines": [await machine.read_line(line | CBIT, asid=1) for line in lines]}
+
+    result, _ = run(scenario, backend="amaranth", config=config)
+    assert result["before"]["WRITEBACKS"] == 0
+    assert result["busy"][0] == 1, "STATUS.busy is not set while WBINVD runs"
+    assert result["after"]["WRITEBACKS"] == 16, result["after"]
+    assert result["count"] == 2
+    assert all(stored not in (bytes(64), bytes([n]) * 64) for n, stored in enumerate(result["dram"])), \
+        "after WBINVD every line is in DRAM, encrypted"
+    # A clean cache: one cycle a line, plus starting and finishing; a dirty line costs a
+    # write-back through the unit on top.
+    assert 16 <= result["clean_cycles"] <= 16 + 4, result["clean_cycles"]
+    assert result["dirty_cycles"] > 16 * 8, result["dirty_cycles"]
+    assert result["lines"] == [bytes([n]) * 64 for n in range(16)]
+
+
+def test_clflush_with_an_asid_past_the_port_width_flushes_nothing():
+    """The ASID register is 16 bits; the tag holds 4. ASID 17 must not flush ASID 1's line."""
+    config = MachineConfig(engine="compact")
+
+    async def scenario(machine):
+        await KeySlotDriver(machine).install(1, *KEY)
+        await UnitDriver(machine).configure(sme_enable=True)
+        await machine.write_line(0x4000 | CBIT, b"\x3C" * 64, asid=1)
+        driver = CacheDriver(machine)
+        await driver.clflush(0x4000 | CBIT, 17)
+        kept = await machine.dram_read(0x4000, 64)
+        await driver.clflush(0x4000 | CBIT, 1)
+        return kept, await machine.dram_read(0x4000, 64), await driver.counters()
+
+    for backend in ("model", "amaranth"):
+        kept, flushed, counters = run(scenario, backend=backend, config=config)[0]
+        assert kept == bytes(64), f"{backend}: CLFLUSH with ASID 17 wrote the line back"
+        assert flushed != bytes(64) and counters["WRITEBACKS"] == 1, backend
+
+
+def test_the_secure_port_sees_the_wbinvd_count_and_the_geometry():
+    async def scenario(machine):
+        system = SystemDriver(machine)
+        counts = [await system.wbinvd_count()]
+        await machine.wbinvd()
+        await machine.clflush(0x1000)
+        counts.append(await system.wbinvd_count())
+        return counts, await system.cache_info()
+
+    for cache_bytes, info in ((4096, {"lines": 64, "ways": 4}), (0, {"lines": 0, "ways": 0})):
+        config = MachineConfig(engine="compact", cache_bytes=cache_bytes)
+        for backend in ("model", "amaranth"):
+            counts, got_info = run(scenario, backend=backend, config=config)[0]
+            assert counts == [0, 1], f"{backend}, {cache_bytes} bytes: WBINVD counts {counts}"
+            assert got_info == info, f"{backend}, {cache_bytes} bytes: {got_info}"
+
+
+def test_parameters_are_checked(half_built_components):
+    with pytest.raises(ValueError, match="Ways must be one of"):
+        WriteBackCache(ways=3)
+    with pytest.raises(ValueError, match="power of two of at least 512 bytes"):
+        WriteBackCache(size_bytes=256, ways=4)
+    with pytest.raises(ValueError, match="power of two"):
+        WriteBackCache(size_bytes=3000)
