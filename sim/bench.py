@@ -10,16 +10,18 @@ import random
 import sys
 import time
 
+from .bench_cache import measure_cache
 from .bench_unit import measure_unit
 from .cli import CommandError
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "measure_xts", "measure_aes"]
 
 NAME = "bench"
-HELP = ("measure sustained throughput, latency and simulation speed of the AES and XTS engines "
-        "and the memory encryption unit")
+HELP = ("measure sustained throughput, latency and simulation speed of the AES and XTS engines, "
+        "the memory encryption unit and the cache in front of it")
 BACKENDS = ("amaranth", "icarus", "verilator")
-UNIT_BACKENDS = ("amaranth",)     # the machine API's simulator backends
+UNIT_BACKENDS = ("amaranth",)     # where the machine API's operations carry cycle stamps
+PARTS = ("engines", "unit", "cache")
 UNIT_BYTES = 64        # one cache line: the memory encryption unit's XTS data unit
 
 
@@ -31,9 +33,14 @@ def add_arguments(parser):
                         help=f"comma-separated, from {', '.join(BACKENDS)} (default %(default)s)")
     parser.add_argument("--engines", default="pipelined,compact")
     parser.add_argument("--key-bits", default="128,256")
-    parser.add_argument("--parts", default="engines,unit",
-                        help="comma-separated, from engines (AES and XTS alone) and unit (the "
-                             "memory encryption unit on the machine API); default %(default)s")
+    parser.add_argument("--parts", default="engines,unit,cache",
+                        help="comma-separated, from engines (AES and XTS alone), unit (the "
+                             "memory encryption unit on the machine API) and cache (the cache in "
+                             "front of the unit); default %(default)s")
+    parser.add_argument("--cache-bytes", type=int, default=8192,
+                        help="cache size for --parts cache (default %(default)s)")
+    parser.add_argument("--cache-ways", type=int, default=4,
+                        help="cache ways for --parts cache (default %(default)s)")
     parser.add_argument("--lines", type=int, default=64,
                         help="64-byte lines per unit throughput measurement (default %(default)s)")
     parser.add_argument("--memory-latency", type=int, default=16,
@@ -134,6 +141,30 @@ def _unit_table(rows):
     return "\n".join(lines)
 
 
+def _cache_table(rows):
+    lines = ["| engine | key | size, ways | hit | miss C=0 | miss C=1 | miss, dirty victim | "
+             "write, allocate | write, evict dirty | read, miss | read, hit | WBINVD all dirty | "
+             "WBINVD clean | simulated cycles/s |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        latency, rate, wbinvd = r["read_latency_cycles"], r["bytes_per_cycle"], r["wbinvd_cycles"]
+        lines.append(
+            f"| {r['engine']} | AES-{r['key_bits']} | {r['cache_bytes'] // 1024} KiB, {r['ways']} | "
+            f"{latency['hit']} | {latency['miss_c0']} | {latency['miss_c1']} | "
+            f"{latency['miss_c1_dirty_victim']} | {rate['write_allocate']:.2f} | "
+            f"{rate['write_evict']:.2f} | {rate['read_miss']:.2f} | {rate['read_hit']:.2f} | "
+            f"{wbinvd['all_dirty']:,} | {wbinvd['clean']} | {r['cycles_per_second']:,} |")
+    return "\n".join(lines)
+
+
+def _check_cache(cache_bytes, ways):
+    from ..rtl.cache import check_geometry
+    try:
+        check_geometry(cache_bytes, ways)
+    except ValueError as error:
+        raise CommandError(f"--cache-bytes/--cache-ways: {error}") from None
+
+
 def run(args):
     if args.blocks < 16:
         raise CommandError(f"--blocks must be at least 16, not {args.blocks}")
@@ -144,15 +175,20 @@ def run(args):
     backends = _list(args.backends, BACKENDS, "backends")
     engine_names = _list(args.engines, ("pipelined", "compact"), "engines")
     key_sizes = [int(k) for k in _list(args.key_bits, ("128", "256"), "key-bits")]
-    parts = _list(args.parts, ("engines", "unit"), "parts")
+    parts = _list(args.parts, PARTS, "parts")
     unit_backends = [b for b in backends if b in UNIT_BACKENDS]
-    if "unit" in parts and not unit_backends:
-        raise CommandError(f"--parts unit runs on {', '.join(UNIT_BACKENDS)}; --backends has none of them")
+    for part in ("unit", "cache"):
+        if part in parts and not unit_backends:
+            raise CommandError(f"--parts {part} runs on {', '.join(UNIT_BACKENDS)}; "
+                               "--backends has none of them")
+    if "cache" in parts:
+        _check_cache(args.cache_bytes, args.cache_ways)
     command = "sevlab bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else \
         "sevlab bench"
     progress = sys.stderr if args.json else sys.stdout
     rows = []
     unit_rows = []
+    cache_rows = []
     started = time.perf_counter()
     for engine in engine_names:
         for key_bits in key_sizes:
@@ -168,8 +204,14 @@ def run(args):
                     unit_rows.append(measure_unit(engine=engine, key_bits=key_bits, backend=backend,
                                                   lines=args.lines, memory_latency=args.memory_latency))
                     print(_unit_table(unit_rows[-1:]).splitlines()[-1], file=progress, flush=True)
+            if "cache" in parts:
+                for backend in unit_backends:
+                    cache_rows.append(measure_cache(
+                        engine=engine, key_bits=key_bits, backend=backend, cache_bytes=args.cache_bytes,
+                        cache_ways=args.cache_ways, memory_latency=args.memory_latency))
+                    print(_cache_table(cache_rows[-1:]).splitlines()[-1], file=progress, flush=True)
     if args.json:
-        print(json.dumps(rows + unit_rows, indent=1))
+        print(json.dumps(rows + unit_rows + cache_rows, indent=1))
         return 0
     report = "\n".join([
         f"Command: `{command}`  ",
@@ -193,6 +235,16 @@ def run(args):
         "the DRAM model's, from its AR handshake to its first R beat.",
         "",
         _unit_table(unit_rows) if unit_rows else "",
+        "",
+        "Cache rows: the cache in front of the unit (same DRAM model). Latencies are from the "
+        "host AR handshake to the first R beat on an idle system: a hit, a miss of a C=0 and "
+        "of a C=1 line whose victim is clean, and a C=1 miss whose victim is dirty (written "
+        "back first). Streams offer as many lines as the cache holds at once: C=1 writes into "
+        "an empty cache (allocated without a fill), C=1 writes that each evict a dirty line, C=1 "
+        "reads that miss, then the same reads again (hits). WBINVD cycles are from the command "
+        "to done (LAST_CYCLES) with every line dirty, and again with none.",
+        "",
+        _cache_table(cache_rows) if cache_rows else "",
     ])
     print()
     print(report)

@@ -9,13 +9,13 @@ import time
 
 from .machine import KeySlotDriver, MachineConfig, Read, UnitDriver, Write, run
 
-__all__ = ["measure_unit"]
+__all__ = ["measure_unit", "span_rate"]
 
 _KEY1 = bytes(range(16, 48))
 _KEY2 = bytes(range(64, 96))
 
 
-def _span_rate(pendings):
+def span_rate(pendings):
     """Bytes a cycle in steady state: lines completed after the first, over the cycles between."""
     done = sorted(p.done_at for p in pendings)
     if len(done) < 2 or done[-1] == done[0]:
@@ -45,12 +45,12 @@ def measure_unit(*, engine="pipelined", key_bits=128, backend="amaranth", lines=
         await UnitDriver(machine).configure(sme_enable=True)
         writes = machine.start([Write(base + 64 * n | cbit, data[n], asid=1) for n in range(lines)])
         await machine.wait(writes)
-        figures["write"] = _span_rate(writes)
+        figures["write"] = span_rate(writes)
         reads = machine.start([Read(base + 64 * n | cbit, 4, asid=1) for n in range(lines)])
         results = await machine.wait(reads)
         if results != data:
             raise AssertionError(f"unit {engine} {key_bits}: read-back differs from what was written")
-        figures["read"] = _span_rate(reads)
+        figures["read"] = span_rate(reads)
         for name, address in (("c0", base), ("c1", base | cbit)):
             await machine.tick(40)              # idle: nothing in flight
             (single,) = handle = machine.start([Read(address, 4, asid=1)])

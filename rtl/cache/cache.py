@@ -16,10 +16,21 @@ from ..layouts import AXIBurst, AXIResp, axi4_signature
 from .plru import plru_touch, plru_victim
 from .regmap import CACHE_REGISTERS, COUNTERS, MAINT_ADDRESS_WIDTH, CacheOp
 
-__all__ = ["WriteBackCache"]
+__all__ = ["WriteBackCache", "check_geometry"]
 
 LINE_BEATS = 4
 WAYS = (2, 4, 8)
+
+
+def check_geometry(size_bytes, ways):
+    """Return the number of lines; raise ValueError unless the geometry can be built."""
+    if ways not in WAYS:
+        raise ValueError(f"Ways must be one of {WAYS}, not {ways!r}")
+    lines, rest = divmod(size_bytes, 64) if isinstance(size_bytes, int) else (0, 1)
+    if rest or lines < 2 * ways or lines & (lines - 1):
+        raise ValueError(f"Cache size must be a power of two of at least {128 * ways} bytes "
+                         f"(two sets of {ways} ways), not {size_bytes!r}")
+    return lines
 
 
 class WriteBackCache(wiring.Component):
@@ -50,12 +61,7 @@ class WriteBackCache(wiring.Component):
     """
 
     def __init__(self, *, size_bytes=8192, ways=4, address_width=48, asid_width=4, id_width=4):
-        if ways not in WAYS:
-            raise ValueError(f"Ways must be one of {WAYS}, not {ways!r}")
-        lines, rest = divmod(size_bytes, 64) if isinstance(size_bytes, int) else (0, 1)
-        if rest or lines < 2 * ways or lines & (lines - 1):
-            raise ValueError(f"Cache size must be a power of two of at least {128 * ways} bytes "
-                             f"(two sets of {ways} ways), not {size_bytes!r}")
+        lines = check_geometry(size_bytes, ways)
         self._size_bytes = size_bytes
         self._ways = ways
         self._sets = lines // ways
@@ -137,6 +143,9 @@ class WriteBackCache(wiring.Component):
         set_dirty = dirty.word_select(lookup_set, ways)
         set_plru = plru.word_select(lookup_set, ways - 1) if ways > 1 else plru
 
+        # SEC_CM: CACHE.TAG.ASID_CBIT
+        # A hit needs the whole physical address, C-bit included, and the ASID: a guest never
+        # hits another guest's line, and the C=0 and C=1 views of a page are different lines.
         hits = Signal(ways)
         for n in range(ways):
             m.d.comb += hits[n].eq(set_valid[n] & (tags[n].tag == req_tag) & (tags[n].asid == req_asid))
@@ -285,6 +294,9 @@ class WriteBackCache(wiring.Component):
                 with m.Else():
                     m.d.comb += events["MISSES"].eq(1)
                     m.d.sync += way.eq(victim)
+                    # SEC_CM: CACHE.WRITEBACK.OWN_TAG
+                    # A dirty victim leaves with its own address (C-bit included) and ASID, so
+                    # the unit encrypts it with the key of the guest that wrote it.
                     with m.If(set_valid.bit_select(victim, 1) & set_dirty.bit_select(victim, 1)):
                         m.d.sync += [
                             wb_line.eq(Cat(victim, req_set)), wb_then.eq(0),
@@ -322,7 +334,9 @@ class WriteBackCache(wiring.Component):
                         m.next = "FILL_CHECK"
 
             with m.State("FILL_CHECK"):
-                # A refused fill (no key for this ASID) allocates nothing: the request is refused.
+                # SEC_CM: CACHE.FILL.REFUSED
+                # A refused fill (no key for this ASID) allocates nothing, and the request is
+                # refused with zero data: the cache never holds what the unit would not give.
                 with m.If(fill_error):
                     m.next = "REFUSE"
                 with m.Else():
@@ -457,12 +471,5 @@ class WriteBackCache(wiring.Component):
                 m.d.sync += [maint_op.eq(0), last_cycles.eq(maint_cycles + 1)]
                 m.next = "IDLE"
 
-        clear = field("COUNTERS_CLEAR", "clear")
-        for name, event in events.items():
-            count = Signal(32, name=f"count_{name.lower()}")
-            m.d.comb += field(name, "count").r_data.eq(count)
-            with m.If(clear.w_stb & clear.w_data):
-                m.d.sync += count.eq(0)
-            with m.Else():
-                m.d.sync += count.eq(count + event)
+        bank.count_events(m, {name: [event] for name, event in events.items()})
         return m

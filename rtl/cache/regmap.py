@@ -6,7 +6,7 @@ API's ``wbinvd()`` and ``clflush()``), not on the secure port. The secure proces
 how its firmware knows that a WBINVD has run since it deactivated an ASID.
 """
 
-from ..csr import Access, Field, Register, RegisterMap
+from ..csr import Access, Field, Register, RegisterMap, event_counters
 
 __all__ = ["CACHE_REGISTERS", "CacheOp", "COUNTERS", "MAINT_ADDRESS_WIDTH"]
 
@@ -50,10 +50,5 @@ CACHE_REGISTERS = RegisterMap("cache", [
     Register("WBINVD_COUNT", 0x6, (
         Field("count", 32, Access.R, "WBINVD operations completed since reset (wraps)"),
     ), "Completed WBINVDs; the secure processor reads the same count."),
-    *(Register(name, 0x8 + n, (Field("count", 32, Access.R, doc),),
-               "Event counter (wraps); COUNTERS_CLEAR zeroes it.")
-      for n, (name, doc) in enumerate(COUNTERS.items())),
-    Register("COUNTERS_CLEAR", 0xF, (
-        Field("clear", 1, Access.W, "1 zeroes every event counter"),
-    ), "Clears the event counters."),
+    *event_counters(COUNTERS, base=0x8, clear_address=0xF),
 ])

@@ -4,7 +4,7 @@ See ``rtl/csr/README.md``.
 """
 
 from .bank import CSRBank, CSRDecoder, csr_bus_signature
-from .registers import DATA_WIDTH, Access, Field, Register, RegisterMap
+from .registers import DATA_WIDTH, Access, Field, Register, RegisterMap, event_counters
 
 __all__ = ["Access", "CSRBank", "CSRDecoder", "DATA_WIDTH", "Field", "Register", "RegisterMap",
-           "csr_bus_signature"]
+           "csr_bus_signature", "event_counters"]

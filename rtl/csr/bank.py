@@ -75,6 +75,18 @@ class CSRBank(wiring.Component):
     def field(self, register, name):
         return self._ports[register][name]
 
+    def count_events(self, m, events):
+        """The hardware of :func:`~sevlab.rtl.csr.registers.event_counters`: ``events`` maps
+        each counter's name to the one-cycle event signals it counts (all of a cycle count)."""
+        clear = self.field("COUNTERS_CLEAR", "clear")
+        for name, signals in events.items():
+            count = Signal(32, name=f"count_{name.lower()}")
+            m.d.comb += self.field(name, "count").r_data.eq(count)
+            with m.If(clear.w_stb & clear.w_data):
+                m.d.sync += count.eq(0)
+            with m.Else():
+                m.d.sync += count.eq(count + sum(signals))
+
     def elaborate(self, platform):
         m = Module()
         # r_data is 0 except in the cycle after a read of a mapped register, so that a decoder

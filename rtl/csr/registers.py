@@ -7,7 +7,7 @@ tables are all generated from these objects. See ``rtl/csr/README.md``.
 import enum
 from dataclasses import dataclass, field as dataclass_field
 
-__all__ = ["Access", "Field", "Register", "RegisterMap", "DATA_WIDTH"]
+__all__ = ["Access", "Field", "Register", "RegisterMap", "DATA_WIDTH", "event_counters"]
 
 #: Width of a register and of the CSR bus's data.
 DATA_WIDTH = 32
@@ -140,3 +140,19 @@ class RegisterMap:
                 bits = f"{low}" if f.width == 1 else f"{low + f.width - 1}:{low}"
                 lines.append(f"| | | {bits} | `{f.name}` | {f.access.value} | {f.reset:#x} | {f.doc} |")
         return "\n".join(lines)
+
+
+def event_counters(counters, *, base, clear_address):
+    """32-bit event counters, one register each from word ``base``, and their COUNTERS_CLEAR.
+
+    ``counters`` maps register names to what they count. :meth:`CSRBank.count_events` is the
+    hardware side.
+    """
+    return [
+        *(Register(name, base + n, (Field("count", 32, Access.R, doc),),
+                   "Event counter (wraps); COUNTERS_CLEAR zeroes it.")
+          for n, (name, doc) in enumerate(counters.items())),
+        Register("COUNTERS_CLEAR", clear_address, (
+            Field("clear", 1, Access.W, "1 zeroes every event counter"),
+        ), "Clears the event counters."),
+    ]

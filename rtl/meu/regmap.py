@@ -4,7 +4,7 @@ The unit's CSR bus has two windows: these registers at word 0x00 and the key-slo
 (``rtl/keyslots/regmap.py``) at word 0x20.
 """
 
-from ..csr import Access, Field, Register, RegisterMap
+from ..csr import Access, Field, Register, RegisterMap, event_counters
 
 __all__ = ["MEU_REGISTERS", "KEYSLOT_WINDOW", "MEU_WINDOW", "CSR_ADDRESS_WIDTH", "COUNTERS"]
 
@@ -52,12 +52,7 @@ def meu_registers(*, cbit_position=47):
         Register("CPUID_EDX", 0x07, (
             Field("min_sev_asid", 16, Access.R, "lowest ASID for a plain (non-ES) SEV guest"),
         ), "Like CPUID Fn8000_001F EDX."),
-        *(Register(name, 0x08 + n, (Field("count", 32, Access.R, doc),),
-                   "Event counter (wraps); COUNTERS_CLEAR zeroes it.")
-          for n, (name, doc) in enumerate(COUNTERS.items())),
-        Register("COUNTERS_CLEAR", 0x0F, (
-            Field("clear", 1, Access.W, "1 zeroes every event counter"),
-        ), "Clears the event counters."),
+        *event_counters(COUNTERS, base=0x08, clear_address=0x0F),
     ])
 
 

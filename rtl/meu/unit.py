@@ -351,15 +351,7 @@ class _Context:
         ]
 
     def build_counters(self):
-        m = self.m
-        clear = self.field("COUNTERS_CLEAR", "clear")
-        for name, events in self._events.items():
-            count = Signal(32, name=f"count_{name.lower()}")
-            m.d.comb += self.field(name, "count").r_data.eq(count)
-            with m.If(clear.w_stb & clear.w_data):
-                m.d.sync += count.eq(0)
-            with m.Else():
-                m.d.sync += count.eq(count + sum(events))
+        self.unit._bank.count_events(self.m, self._events)
 
     def build_quiesce(self):
         m = self.m

@@ -15,6 +15,7 @@ import contextlib
 import os
 import pathlib
 import secrets
+import sys
 import threading
 import time
 from multiprocessing.connection import Client, Listener
@@ -187,6 +188,15 @@ async def machine_server(dut):
                 connection.send(("ok", answer))
 
 
+def _socket_address(build_dir):
+    """Where the simulator listens: on Linux a name in the abstract socket namespace (no file,
+    and no limit from a long build path: a path must fit 108 bytes); elsewhere a file."""
+    name = f"sevlab-machine-{os.getpid()}-{secrets.token_hex(8)}"
+    if sys.platform.startswith("linux"):
+        return "\0" + name
+    return str(pathlib.Path(build_dir).resolve() / f"{name}.sock")
+
+
 class CocotbMachine(Machine):
     """The machine API on the memory system's Verilog, under cocotb on Icarus or Verilator.
 
@@ -283,7 +293,7 @@ class CocotbMachine(Machine):
         self._build_dir.mkdir(parents=True, exist_ok=True)
         verilog = export_verilog(system_from_params(params), build_dir=self._build_dir,
                                  name="memsys_" + "_".join(str(value) for value in params.values()))
-        socket = str(self._build_dir.resolve() / f"machine-{os.getpid()}-{time.monotonic_ns()}.sock")
+        socket = _socket_address(self._build_dir)
         authkey = secrets.token_bytes(16)
         outcome = {}
 
@@ -315,8 +325,9 @@ class CocotbMachine(Machine):
                 if self._connection is not None:
                     self._connection.close()
                 thread.join()
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(socket)
+                if not socket.startswith("\0"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(socket)
         if "error" in outcome:
             raise outcome["error"]
         return result

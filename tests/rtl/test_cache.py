@@ -10,10 +10,12 @@ from amaranth.sim import Simulator
 from sevlab.rtl.cache import CACHE_REGISTERS, CacheOp, WriteBackCache
 from sevlab.rtl.cache.plru import plru_touch, plru_victim
 from sevlab.sim import coherency
-from sevlab.sim.machine import (CacheDriver, KeySlotDriver, MachineConfig, SystemDriver, UnitDriver,
-                                run)
+from sevlab.sim.machine import (CacheDriver, KeySlotDriver, MachineConfig, Read,
+                                SystemDriver, UnitDriver, Write, run)
 from sevlab.sim.machine.traffic import TrafficPlan, run_traffic
 from sevlab.sim.model import cache as cache_model
+from sevlab.sim.model.meu import line_tweak
+from sevlab.sim.model.xts import xts_decrypt
 
 CBIT = 1 << 47
 KEY = (bytes(range(16)), bytes(range(16, 32)))
@@ -162,3 +164,69 @@ def test_parameters_are_checked(half_built_components):
         WriteBackCache(size_bytes=256, ways=4)
     with pytest.raises(ValueError, match="power of two"):
         WriteBackCache(size_bytes=3000)
+
+
+def _on_both(scenario, config):
+    """Run on the RTL; require the golden model to see the same."""
+    got, _ = run(scenario, backend="amaranth", config=config)
+    expected, _ = run(scenario, backend="model", config=config)
+    assert got == expected, "the RTL differs from the golden model"
+    return got
+
+
+def test_sec_cm_cache_tag_asid_cbit():
+    """A line cached by ASID 1 with C=1 is not a hit for ASID 2, nor for ASID 1 with C=0."""
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        for asid in (1, 2):
+            await keys.install(asid, bytes([asid]) * 16, bytes([asid + 8]) * 16)
+        await UnitDriver(machine).configure(sme_enable=True)
+        secret = b"ASID 1's plaintext, only in the cache".ljust(64, b".")
+        await machine.write_line(0x6000 | CBIT, secret, asid=1)
+        before = await CacheDriver(machine).counters()
+        others = await machine.issue([Read(0x6000 | CBIT, 4, 2), Read(0x6000, 4, 1), Read(0x6000, 4, 0)])
+        after = await CacheDriver(machine).counters()
+        return secret, others, after["HITS"] - before["HITS"], after["MISSES"] - before["MISSES"]
+
+    secret, others, hits, misses = _on_both(scenario, MachineConfig(engine="compact"))
+    assert (hits, misses) == (0, 3), f"{hits} hits, {misses} misses: another tag hit ASID 1's line"
+    assert all(other != secret for other in others)
+
+
+def test_sec_cm_cache_writeback_own_tag():
+    """ASID 1's dirty line, evicted by ASID 2's traffic in the same set, reaches DRAM encrypted
+    under ASID 1's key at its own address."""
+    config = MachineConfig(engine="compact", cache_bytes=256, cache_ways=2)     # 2 sets
+    key1 = (bytes([1]) * 16, bytes([9]) * 16)
+    data = bytes(range(64))
+
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        await keys.install(1, *key1)
+        await keys.install(2, bytes([2]) * 16, bytes([10]) * 16)
+        await UnitDriver(machine).configure(sme_enable=True)
+        await machine.write_line(0x8000 | CBIT, data, asid=1)
+        for n in (1, 2):                        # same set (two sets of 64 bytes: stride 128)
+            await machine.write_line(0x8000 + 128 * n | CBIT, bytes(64), asid=2)
+        return await machine.dram_read(0x8000, 64), await CacheDriver(machine).counters()
+
+    stored, counters = _on_both(scenario, config)
+    assert counters["WRITEBACKS"] == 1
+    assert xts_decrypt(key1[0] + key1[1], line_tweak(0x8000), stored) == data
+
+
+def test_sec_cm_cache_fill_refused():
+    """A read by an ASID without a key is refused with zeros and caches nothing: once the key
+    is there, the next read fetches from DRAM."""
+    async def scenario(machine):
+        await UnitDriver(machine).configure(sme_enable=True)
+        refused = [type(result).__name__ for result in
+                   await machine.issue([Read(0x9000 | CBIT, 4, 3), Write(0x9000 | CBIT, bytes(16), 3, strobe=1)])]
+        await KeySlotDriver(machine).install(3, *KEY)
+        await machine.dram_write(0x9000, b"\xEE" * 64)
+        return refused, await machine.read_line(0x9000 | CBIT, asid=3), await CacheDriver(machine).counters()
+
+    refused, later, counters = _on_both(scenario, MachineConfig(engine="compact"))
+    assert refused == ["BusError", "BusError"], refused
+    assert later == xts_decrypt(KEY[0] + KEY[1], line_tweak(0x9000), b"\xEE" * 64)
+    assert counters["HITS"] == 0 and counters["MISSES"] == 3

@@ -4,7 +4,9 @@ import pathlib
 
 import pytest
 
+from sevlab.rtl.cache import CACHE_REGISTERS
 from sevlab.rtl.keyslots import KEYSLOT_REGISTERS
+from sevlab.rtl.memsys import SYSTEM_REGISTERS
 from sevlab.rtl.meu import MEU_REGISTERS
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -13,7 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("readme, registers", [
     ("rtl/meu/README.md", MEU_REGISTERS),
     ("rtl/keyslots/README.md", KEYSLOT_REGISTERS),
-], ids=["meu", "keyslots"])
+    ("rtl/cache/README.md", CACHE_REGISTERS),
+    ("rtl/memsys/README.md", SYSTEM_REGISTERS),
+], ids=["meu", "keyslots", "cache", "memsys"])
 def test_readme_register_table_matches_the_regmap(readme, registers):
     text = (ROOT / readme).read_text()
     begin = text.index("<!-- generated:")

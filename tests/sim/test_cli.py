@@ -3,11 +3,20 @@
 import random
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 from sevlab.sim.cli import main
 from sevlab.sim.model import IEEE1619_VECTORS, xts_decrypt, xts_encrypt
+
+
+@pytest.fixture(autouse=True)
+def own_temporary_directory(tmp_path, monkeypatch):
+    """The command line keeps simulator builds under the temporary directory: give each test
+    its own, so that tests running in parallel never share a build."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
 
 
 def run_cli(capsys, *argv):
@@ -53,7 +62,8 @@ def test_xts_default_backend_is_the_rtl_and_takes_ieee1619_vector_1(capsys):
       "--backend", "qemu"], "invalid choice"),
     (["bench", "--blocks", "3"], "at least 16"),
     (["bench", "--backends", "spice"], "spice"),
-    (["bench", "--parts", "cache"], "cache"),
+    (["bench", "--parts", "router"], "router"),
+    (["bench", "--parts", "cache", "--cache-bytes", "100"], "power of two"),
     (["bench", "--parts", "unit", "--backends", "icarus"], "--parts unit runs on amaranth"),
     (["bench", "--memory-latency", "0"], "--memory-latency must be 1..1000"),
     (["demo", "--backend", "qemu"], "--backend must be one of"),
