@@ -213,39 +213,44 @@ def run(args):
     if args.json:
         print(json.dumps(rows + unit_rows + cache_rows, indent=1))
         return 0
-    report = "\n".join([
-        f"Command: `{command}`  ",
+    sections = [
+        f"Command: `{command}`  \n"
         f"Machine: {platform.machine()}, Python {platform.python_version()}, "
         f"{time.perf_counter() - started:.0f} s in all",
-        "",
-        f"XTS rows stream {UNIT_BYTES}-byte units (one cache line, four blocks) through the "
-        "key store and engine, four keys taking turns and reads and writes alternating; AES rows "
-        "stream single blocks, each with its own key and direction. blocks/cycle is sustained "
-        "(results over the cycles from the first result to the last); latency is from the "
-        "first block offered to the first result offered. Every result is checked against "
-        "the golden model.",
-        "",
-        _table(rows) if rows else "",
-        "",
-        "Unit rows: C=1 full-line writes, then reads of the same lines, through the whole "
-        "memory encryption unit (admission, key slots, tweak, cipher, DRAM port) with "
-        f"{args.lines} lines in flight as fast as the unit takes them; bytes/cycle is steady "
-        "state (lines completed after the first, over the cycles between). Read latency is "
-        "from the host AR handshake to the first R beat on an idle unit; memory latency is "
-        "the DRAM model's, from its AR handshake to its first R beat.",
-        "",
-        _unit_table(unit_rows) if unit_rows else "",
-        "",
-        "Cache rows: the cache in front of the unit (same DRAM model). Latencies are from the "
-        "host AR handshake to the first R beat on an idle system: a hit, a miss of a C=0 and "
-        "of a C=1 line whose victim is clean, and a C=1 miss whose victim is dirty (written "
-        "back first). Streams offer as many lines as the cache holds at once: C=1 writes into "
-        "an empty cache (allocated without a fill), C=1 writes that each evict a dirty line, C=1 "
-        "reads that miss, then the same reads again (hits). WBINVD cycles are from the command "
-        "to done (LAST_CYCLES) with every line dirty, and again with none.",
-        "",
-        _cache_table(cache_rows) if cache_rows else "",
-    ])
+    ]
+    if rows:
+        sections += [
+            f"XTS rows stream {UNIT_BYTES}-byte units (one cache line, four blocks) through the "
+            "key store and engine, four keys taking turns and reads and writes alternating; AES "
+            "rows stream single blocks, each with its own key and direction. blocks/cycle is "
+            "sustained (results over the cycles from the first result to the last); latency is "
+            "from the first block offered to the first result offered. Every result is checked "
+            "against the golden model.",
+            _table(rows),
+        ]
+    if unit_rows:
+        sections += [
+            "Unit rows: the bare memory encryption unit (no cache): C=1 full-line writes, then "
+            "reads of the same lines, through admission, key slots, tweak, cipher and DRAM port, "
+            f"with {args.lines} lines offered at once; bytes/cycle is steady state (lines "
+            "completed after the first, over the cycles between). Read latency is from the host "
+            "AR handshake to the first R beat on an idle unit; memory latency is the DRAM "
+            "model's, from its AR handshake to its first R beat.",
+            _unit_table(unit_rows),
+        ]
+    if cache_rows:
+        sections += [
+            "Cache rows: the cache in front of the unit (same DRAM model). Latencies are from "
+            "the host AR handshake to the first R beat on an idle system: a hit, a miss of a C=0 "
+            "and of a C=1 line whose victim is clean, and a C=1 miss whose victim is dirty "
+            "(written back first). Streams offer as many lines as the cache holds at once: C=1 "
+            "writes into an empty cache (allocated without a fill), C=1 writes that each evict a "
+            "dirty line, C=1 reads that miss, then the same reads again (hits); figures in "
+            "bytes/cycle. WBINVD cycles are from the command to done (LAST_CYCLES) with every "
+            "line dirty, and again with none.",
+            _cache_table(cache_rows),
+        ]
+    report = "\n\n".join(sections)
     print()
     print(report)
     if args.output:

@@ -143,10 +143,12 @@ class _Context:
 
         ``block_ram``: a buffered FIFO, whose storage has a synchronous read port and so maps to
         FPGA block RAM (an unbuffered one reads asynchronously: flip-flops on iCE40). It costs a
-        cycle from write to read; use it where that cycle is not on a latency that counts.
+        cycle from write to read; use it where that cycle is not on a latency that counts. Up to
+        two entries it is not worth it, and its one-entry memory would have a zero-width address,
+        which the Verilog export writes as ``[-1:0]`` and Verilator refuses: flip-flops then.
         """
         width = shape.size if isinstance(shape, data.Layout) else Shape.cast(shape).width
-        fifo = (SyncFIFOBuffered if block_ram else SyncFIFO)(width=width, depth=depth)
+        fifo = (SyncFIFOBuffered if block_ram and depth > 2 else SyncFIFO)(width=width, depth=depth)
         self.m.submodules[name] = fifo
         if isinstance(shape, data.Layout):
             return fifo, data.View(shape, fifo.w_data), data.View(shape, fifo.r_data)

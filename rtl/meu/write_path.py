@@ -46,7 +46,7 @@ def build_write_path(ctx):
     ]
 
     # Collector: the command's beats from its port, placed at their beats of the line.
-    lines, line_in, line_out = ctx.fifo("write_lines", ctx.line, 2, block_ram=True)
+    lines, line_in, line_out = ctx.fifo("write_lines", ctx.line, 2)      # two whole lines: flip-flops
     b_tokens, b_token_in, b_token = ctx.fifo("b_tokens", ctx.b_token, depth, block_ram=True)
     beat = Signal(8)
     position = Signal(3)
