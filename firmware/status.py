@@ -55,9 +55,11 @@ class Status(enum.IntEnum):
 
 
 class SEVError(Exception):
-    """A command ends with ``status``; ``detail`` says why, for logs and tests."""
+    """A command ends with ``status``; ``detail`` says why, for logs and tests; ``outputs`` are
+    buffer fields written back even so (the length a too-small buffer needed)."""
 
-    def __init__(self, status, detail=""):
+    def __init__(self, status, detail="", *, outputs=None):
         self.status = Status(status)
         self.detail = detail
+        self.outputs = dict(outputs or {})
         super().__init__(f"{self.status.name} (0x{self.status:02x})" + (f": {detail}" if detail else ""))
