@@ -1,1 +1,1 @@
-"""The SEV firmware model (the AMD Secure Processor). Not built yet: issue 5 builds it."""
+"""The SEV firmware model (the AMD Secure Processor). See ``firmware/README.md``."""

@@ -84,6 +84,13 @@ class LaunchDigest:
         """The 32-byte launch digest of everything measured so far."""
         return self._hash.copy().digest()
 
+    def copy(self):
+        """An independent digest in the same state (the firmware snapshots guest contexts)."""
+        twin = LaunchDigest()
+        twin._hash = self._hash.copy()
+        twin._length = self._length
+        return twin
+
 
 def _cmdline_bytes(cmdline):
     if cmdline is None:

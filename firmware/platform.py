@@ -1,5 +1,6 @@
 """The SEV firmware: a mailbox whose command buffers live in system memory, the platform state
-machine and the platform commands (``sev-reference.md`` §1–§3, §5, §7, §13).
+machine and the platform commands (``sev-reference.md`` §1–§3, §5, §7, §13); the guest
+commands come from ``guest.py`` and run through the same mailbox.
 
 The firmware reaches memory only through the machine API's privileged port (``port="priv"``,
 which bypasses the cores' cache) and the hardware's registers through the secure port. A command
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..sim.machine import BusError, SystemDriver, UnitDriver
 from . import certs
 from .commands import LAYOUTS, CommandId
+from .guest import GUEST_COMMANDS, MIGRATION_COMMANDS, GuestCommands
 from .states import PlatformState
 from .status import SEVError, Status
 from .store import private_key_from_text, private_key_to_text
@@ -42,8 +44,9 @@ PLATFORM_COMMANDS = {
     C.DF_FLUSH: _INITIALISED, C.GET_ID: _ANY,
     C.DOWNLOAD_FIRMWARE: _UNINIT_ONLY, C.INIT_EX: _UNINIT_ONLY,
 }
-#: Commands the model answers with UNSUPPORTED: no firmware image to download, no NV file.
-NOT_MODELLED = frozenset({C.DOWNLOAD_FIRMWARE, C.INIT_EX})
+#: Commands the model answers with UNSUPPORTED: no firmware image to download, no NV file, no
+#: migration.
+NOT_MODELLED = frozenset({C.DOWNLOAD_FIRMWARE, C.INIT_EX}) | MIGRATION_COMMANDS
 del C
 
 
@@ -65,7 +68,7 @@ def manufacture(store, root):
     store.save()
 
 
-class SEVFirmware:
+class SEVFirmware(GuestCommands):
     """The AMD Secure Processor's SEV firmware, on a machine.
 
     Parameters
@@ -76,6 +79,8 @@ class SEVFirmware:
         The persistent state; it must hold a manufactured chip (:func:`manufacture`).
     """
 
+    api_major, api_minor, build = API_MAJOR, API_MINOR, BUILD
+
     def __init__(self, machine, store):
         if "cek_key" not in store:
             raise ValueError("the store holds no chip: call manufacture(store, root) once first")
@@ -83,7 +88,8 @@ class SEVFirmware:
         self.store = store
         self.state = PlatformState.UNINIT
         self.es_initialised = False
-        self.guests = {}
+        self.guests = {}                # handle -> GuestContext
+        self._next_handle = 1
         # ASIDs deactivated since the last DF_FLUSH, and the WBINVD count when the last was.
         self.dirty_asids = set()
         self.wbinvd_count_at_deactivate = None
@@ -106,13 +112,14 @@ class SEVFirmware:
         try:
             if command in NOT_MODELLED:
                 raise SEVError(Status.UNSUPPORTED, f"{command.name} is not modelled")
-            allowed = PLATFORM_COMMANDS.get(command)
-            if allowed is None:
-                raise SEVError(Status.UNSUPPORTED, f"{command.name}: guest commands are not built yet")
+            allowed = PLATFORM_COMMANDS.get(command, _INITIALISED)
             if self.state not in allowed:
                 raise SEVError(Status.INVALID_PLATFORM_STATE,
                                f"{command.name} in {self.state.name}")
-            outputs = await getattr(self, f"_{command.name.lower()}")(fields) or {}
+            if command in GUEST_COMMANDS or command is CommandId.LAUNCH_START:
+                outputs = await self._run_guest_command(command, fields) or {}
+            else:
+                outputs = await getattr(self, f"_{command.name.lower()}")(fields) or {}
             status = Status.SUCCESS
         except SEVError as error:
             self._restore(volatile)
@@ -145,12 +152,16 @@ class SEVFirmware:
 
     # State -----------------------------------------------------------------------------------
     def _snapshot(self):
-        return (self.state, self.es_initialised, dict(self.guests), set(self.dirty_asids),
-                self.wbinvd_count_at_deactivate)
+        # Guest contexts are copied deeply: handlers change them in place.
+        return (self.state, self.es_initialised,
+                {handle: guest.copy() for handle, guest in self.guests.items()},
+                self._next_handle, set(self.dirty_asids), self.wbinvd_count_at_deactivate)
 
     def _restore(self, snapshot):
-        (self.state, self.es_initialised, self.guests, self.dirty_asids,
+        (self.state, self.es_initialised, guests, self._next_handle, self.dirty_asids,
          self.wbinvd_count_at_deactivate) = snapshot
+        # The snapshot stays untouched, so restoring it twice gives the same state.
+        self.guests = {handle: guest.copy() for handle, guest in guests.items()}
 
     def _key(self, name):
         return private_key_from_text(self.store.get(name))
@@ -202,7 +213,10 @@ class SEVFirmware:
         self.state = PlatformState.INIT
 
     async def _shutdown(self, fields):
-        # Every guest context is lost; their key slots are wiped when guests are built (issue 5).
+        # [U] §20.5: every guest context is lost; the key slots of bound guests are wiped and
+        # their ASIDs need WBINVD + DF_FLUSH before reuse, as after DEACTIVATE.
+        for asid in sorted({guest.asid for guest in self.guests.values() if guest.asid is not None}):
+            await self._wipe_slot(asid)
         self.guests = {}
         self.state = PlatformState.UNINIT
         self.es_initialised = False

@@ -64,7 +64,7 @@ def _fields(command):
 PLATFORM = [CommandId.INIT, CommandId.SHUTDOWN, CommandId.PLATFORM_RESET, CommandId.PLATFORM_STATUS,
             CommandId.PEK_GEN, CommandId.PEK_CSR, CommandId.PDH_GEN, CommandId.PDH_CERT_EXPORT,
             CommandId.DF_FLUSH, CommandId.GET_ID]
-# §3: where each platform command is allowed (WORKING needs a guest: guest commands come later).
+# §3: where each platform command is allowed (WORKING, with guests, is covered in test_guest.py).
 ALLOWED = {
     CommandId.INIT: {"UNINIT"}, CommandId.SHUTDOWN: {"INIT"}, CommandId.PLATFORM_RESET: {"UNINIT"},
     CommandId.PLATFORM_STATUS: {"UNINIT", "INIT"}, CommandId.PEK_GEN: {"INIT"},
@@ -110,7 +110,7 @@ def test_unknown_and_unmodelled_commands(store):
     async def scenario(firmware):
         return [await firmware.command(0x7F, BUFFER),
                 (await issue(firmware, CommandId.DOWNLOAD_FIRMWARE, address=DATA, length=16))[0],
-                (await issue(firmware, CommandId.LAUNCH_FINISH, handle=1))[0]]
+                (await issue(firmware, CommandId.SEND_START, handle=1))[0]]
 
     assert on_model(scenario, store) == [Status.INVALID_COMMAND, Status.UNSUPPORTED, Status.UNSUPPORTED]
 
