@@ -5,8 +5,9 @@ the guest context, the launch flow, ASID activation, debug access and attestatio
 handlers run from the mailbox after the platform state, the guest handle and the guest state
 have been checked (:data:`GUEST_COMMANDS`). Every handler makes all of its checks before its
 first write to the hardware (key slots or guest memory), so that a refused command changes
-nothing; the mailbox restores the firmware's own state besides. Migration (SEND_*/RECEIVE_*)
-is not modelled. See ``firmware/README.md`` ("Guest commands").
+nothing; the mailbox restores the firmware's own state besides. The migration handlers
+(SEND_*/RECEIVE_*) are in ``migration.py``; their states are in :data:`GUEST_COMMANDS` too.
+See ``firmware/README.md`` ("Guest commands").
 """
 
 import dataclasses
@@ -20,7 +21,7 @@ from .policy import GuestPolicy, PolicyFlags
 from .states import GuestState, PlatformState
 from .status import SEVError, Status
 
-__all__ = ["GuestContext", "GuestCommands", "GUEST_COMMANDS", "MIGRATION_COMMANDS",
+__all__ = ["GuestContext", "GuestCommands", "GUEST_COMMANDS", "MIGRATION_COMMANDS", "NEW_GUEST_COMMANDS",
            "ALIGNMENT", "MAX_SECRET_BYTES", "VEK_BYTES"]
 
 #: The VEK: an AES-128 XTS key pair for the key slot, key1 ‖ key2.
@@ -35,8 +36,9 @@ _LAUNCHED = frozenset({S.LUPDATE, S.LSECRET, S.RUNNING, S.SUPDATE, S.RUPDATE, S.
 _DEBUG = frozenset({S.LUPDATE, S.LSECRET, S.RUNNING})        # [U] §4 note
 
 C = CommandId
-#: Guest states in which each guest command is allowed (§4). LAUNCH_START makes a new context
-#: and has no entry: its handle, if any, names the guest whose VEK it shares.
+#: Guest states in which each guest command is allowed (§4). LAUNCH_START and RECEIVE_START
+#: make a new context and have no entry: their handle, if any, names the guest whose VEK they
+#: share.
 GUEST_COMMANDS = {
     C.LAUNCH_UPDATE_DATA: frozenset({S.LUPDATE}),
     C.LAUNCH_UPDATE_VMSA: frozenset({S.LUPDATE}),
@@ -50,8 +52,18 @@ GUEST_COMMANDS = {
     C.DBG_DECRYPT: _DEBUG,
     C.DBG_ENCRYPT: _DEBUG,
     C.ATTESTATION: frozenset({S.RUNNING}),
+    C.SEND_START: frozenset({S.RUNNING}),
+    C.SEND_UPDATE_DATA: frozenset({S.SUPDATE}),
+    C.SEND_UPDATE_VMSA: frozenset({S.SUPDATE}),
+    C.SEND_FINISH: frozenset({S.SUPDATE}),
+    C.SEND_CANCEL: frozenset({S.SUPDATE}),
+    C.RECEIVE_UPDATE_DATA: frozenset({S.RUPDATE}),
+    C.RECEIVE_UPDATE_VMSA: frozenset({S.RUPDATE}),
+    C.RECEIVE_FINISH: frozenset({S.RUPDATE}),
 }
-#: Answered with UNSUPPORTED: migration is not modelled.
+#: The commands that make a new guest context.
+NEW_GUEST_COMMANDS = frozenset({C.LAUNCH_START, C.RECEIVE_START})
+#: The migration commands (handlers in ``migration.py``).
 MIGRATION_COMMANDS = frozenset({
     C.SEND_START, C.SEND_UPDATE_DATA, C.SEND_UPDATE_VMSA, C.SEND_FINISH, C.SEND_CANCEL,
     C.RECEIVE_START, C.RECEIVE_UPDATE_DATA, C.RECEIVE_UPDATE_VMSA, C.RECEIVE_FINISH,
@@ -64,7 +76,8 @@ class GuestContext:
     """What the firmware keeps for one guest (the spec's GCTX).
 
     ``vek`` is key1 ‖ key2 for the key slot; ``tek``/``tik`` the transport keys (from the
-    guest owner's session, or the firmware's own); ``asid`` the ASID it is bound to, or None;
+    guest owner's session, or the firmware's own; SEND_START replaces them with fresh ones,
+    RECEIVE_START takes them from the source's session); ``asid`` the ASID it is bound to, or None;
     ``measure`` the MEASURE of the last LAUNCH_MEASURE (the LAUNCH_SECRET MAC covers it).
     """
     handle: int
@@ -165,8 +178,8 @@ class GuestCommands:
 
     async def _run_guest_command(self, command, fields):
         """Look the guest up, check its state, run the handler."""
-        if command is CommandId.LAUNCH_START:
-            return await self._launch_start(fields)
+        if command in NEW_GUEST_COMMANDS:
+            return await getattr(self, f"_{command.name.lower()}")(fields)
         guest = self._guest(fields["handle"])
         if guest.state not in GUEST_COMMANDS[command]:
             raise SEVError(Status.INVALID_GUEST_STATE, f"{command.name} in {guest.state.name}")
@@ -174,15 +187,8 @@ class GuestCommands:
 
     # LAUNCH_START ---------------------------------------------------------------------------------
     async def _launch_start(self, fields):
-        policy = GuestPolicy.from_int(fields["policy"])
-        rule = policy.broken_rule(self.api_major, self.api_minor, es_initialised=self.es_initialised)
-        if rule is not None:
-            raise SEVError(Status.POLICY_FAILURE, rule.value)
-        shared = None
-        if fields["handle"]:
-            shared = self._guest(fields["handle"])
-            if PolicyFlags.NOKS in policy.flags or PolicyFlags.NOKS in shared.policy.flags:
-                raise SEVError(Status.POLICY_FAILURE, "NOKS forbids sharing the VEK")
+        policy = self._new_policy(fields)
+        shared = self._shared_guest(fields, policy)
         given = (fields["dh_cert_address"] and fields["dh_cert_length"],
                  fields["session_address"] and fields["session_length"])
         if any(given) and not all(given):
@@ -193,22 +199,49 @@ class GuestCommands:
             # [U] No session: the firmware picks the transport keys; nobody can verify the
             # measurement or send a secret, as with QEMU's default launch.
             tek, tik = _random.token_bytes(session.KEY_SIZE), _random.token_bytes(session.KEY_SIZE)
+        return {"handle": self._add_guest(policy, GuestState.LUPDATE, tek, tik, shared)}
+
+    def _new_policy(self, fields):
+        """The policy of a new guest, checked by the LAUNCH_START rules (POLICY_FAILURE)."""
+        policy = GuestPolicy.from_int(fields["policy"])
+        rule = policy.broken_rule(self.api_major, self.api_minor, es_initialised=self.es_initialised)
+        if rule is not None:
+            raise SEVError(Status.POLICY_FAILURE, rule.value)
+        return policy
+
+    def _shared_guest(self, fields, policy):
+        """The guest whose VEK a new guest shares (handle ≠ 0), or None; NOKS on either side is
+        POLICY_FAILURE."""
+        if not fields["handle"]:
+            return None
+        shared = self._guest(fields["handle"])
+        if PolicyFlags.NOKS in policy.flags or PolicyFlags.NOKS in shared.policy.flags:
+            raise SEVError(Status.POLICY_FAILURE, "NOKS forbids sharing the VEK")
+        return shared
+
+    def _add_guest(self, policy, state, tek, tik, shared):
+        """A new context (a new handle, counting up from 1, never reused; a new VEK unless it
+        shares one); returns the handle."""
         handle = self._next_handle
         self._next_handle += 1
         vek = shared.vek if shared else _random.token_bytes(VEK_BYTES)
-        self.guests[handle] = GuestContext(handle=handle, policy=policy, state=GuestState.LUPDATE,
+        self.guests[handle] = GuestContext(handle=handle, policy=policy, state=state,
                                            vek=vek, tek=tek, tik=tik)
         self._update_platform_state()
-        return {"handle": handle}
+        return handle
 
-    async def _open_session(self, fields, policy):
-        if fields["dh_cert_length"] != certs.SEVCertificate.SIZE:
-            raise SEVError(Status.INVALID_LENGTH, f"dh_cert_length {fields['dh_cert_length']}, "
+    async def _open_session(self, fields, policy, cert="dh_cert"):
+        """The transport keys of the session at ``session_address`` for the DH certificate at
+        ``<cert>_address`` (the guest owner's GODH for LAUNCH_START, the source's PDH for
+        RECEIVE_START), opened with this platform's PDH private key."""
+        address, length = fields[f"{cert}_address"], fields[f"{cert}_length"]
+        if length != certs.SEVCertificate.SIZE:
+            raise SEVError(Status.INVALID_LENGTH, f"{cert}_length {length}, "
                                                   f"must be {certs.SEVCertificate.SIZE}")
         if fields["session_length"] != session.SESSION_SIZE:
             raise SEVError(Status.INVALID_LENGTH, f"session_length {fields['session_length']}, "
                                                   f"must be {session.SESSION_SIZE}")
-        raw_cert = await self._read(fields["dh_cert_address"], certs.SEVCertificate.SIZE)
+        raw_cert = await self._read(address, certs.SEVCertificate.SIZE)
         blob = await self._read(fields["session_address"], session.SESSION_SIZE)
         try:
             godh = certs.SEVCertificate.from_bytes(raw_cert)
@@ -217,7 +250,7 @@ class GuestCommands:
         if (godh.usage is not certs.Usage.PDH or godh.algorithm.kind != "ECDH"
                 or not isinstance(godh.public_key, certs.ECPublicKey)
                 or godh.public_key.curve is not certs.Curve.P384):
-            raise SEVError(Status.INVALID_CERTIFICATE, "the GODH must be a PDH-usage ECDH P-384 key")
+            raise SEVError(Status.INVALID_CERTIFICATE, f"the {cert} must be a PDH-usage ECDH P-384 key")
         try:
             keys = session.open_session(self._key("pdh_key"), godh.public_key.to_cryptography(), blob, policy)
         except session.SessionError as error:

@@ -1,6 +1,7 @@
 """The SEV firmware: a mailbox whose command buffers live in system memory, the platform state
 machine and the platform commands (``sev-reference.md`` §1–§3, §5, §7, §13); the guest
-commands come from ``guest.py`` and run through the same mailbox.
+commands come from ``guest.py`` and the migration commands from ``migration.py``, and run
+through the same mailbox.
 
 The firmware reaches memory only through the machine API's privileged port (``port="priv"``,
 which bypasses the cores' cache) and the hardware's registers through the secure port. A command
@@ -17,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..sim.machine import BusError, SystemDriver, UnitDriver
 from . import certs
 from .commands import LAYOUTS, CommandId
-from .guest import GUEST_COMMANDS, MIGRATION_COMMANDS, GuestCommands
+from .guest import GUEST_COMMANDS, NEW_GUEST_COMMANDS, GuestCommands
+from .migration import MigrationCommands
 from .states import PlatformState
 from .status import SEVError, Status
 from .store import private_key_from_text, private_key_to_text
@@ -44,9 +46,8 @@ PLATFORM_COMMANDS = {
     C.DF_FLUSH: _INITIALISED, C.GET_ID: _ANY,
     C.DOWNLOAD_FIRMWARE: _UNINIT_ONLY, C.INIT_EX: _UNINIT_ONLY,
 }
-#: Commands the model answers with UNSUPPORTED: no firmware image to download, no NV file, no
-#: migration.
-NOT_MODELLED = frozenset({C.DOWNLOAD_FIRMWARE, C.INIT_EX}) | MIGRATION_COMMANDS
+#: Commands the model answers with UNSUPPORTED: no firmware image to download, no NV file.
+NOT_MODELLED = frozenset({C.DOWNLOAD_FIRMWARE, C.INIT_EX})
 del C
 
 
@@ -68,7 +69,7 @@ def manufacture(store, root):
     store.save()
 
 
-class SEVFirmware(GuestCommands):
+class SEVFirmware(MigrationCommands, GuestCommands):
     """The AMD Secure Processor's SEV firmware, on a machine.
 
     Parameters
@@ -116,7 +117,7 @@ class SEVFirmware(GuestCommands):
             if self.state not in allowed:
                 raise SEVError(Status.INVALID_PLATFORM_STATE,
                                f"{command.name} in {self.state.name}")
-            if command in GUEST_COMMANDS or command is CommandId.LAUNCH_START:
+            if command in GUEST_COMMANDS or command in NEW_GUEST_COMMANDS:
                 outputs = await self._run_guest_command(command, fields) or {}
             else:
                 outputs = await getattr(self, f"_{command.name.lower()}")(fields) or {}

@@ -1,16 +1,18 @@
-"""The guest commands (firmware/guest.py) through the mailbox and the machine API: the whole
-launch flow against a guest owner built from session/measurement/secret, every guest command in
-every guest state (sev-reference.md §4), the ASID rules of §13, the policy bits, attestation,
-refused sessions and secrets, and the same launch on the memory system's RTL."""
+"""The guest commands (firmware/guest.py, firmware/migration.py) through the mailbox and the
+machine API: the whole launch flow against a guest owner built from session/measurement/secret,
+every guest command (migration included) in every guest state (sev-reference.md §4), the ASID
+rules of §13, the policy bits, attestation, refused sessions and secrets, and the same launch on
+the memory system's RTL. The helpers here are shared with test_migration.py, which runs
+migration between two machines."""
 
 import os
 import uuid
 
 import pytest
 
-from sevlab.firmware import certs, measurement, secret, session
+from sevlab.firmware import certs, measurement, migration, secret, session
 from sevlab.firmware.commands import LAYOUTS, CommandId
-from sevlab.firmware.guest import GUEST_COMMANDS, MIGRATION_COMMANDS
+from sevlab.firmware.guest import GUEST_COMMANDS, NEW_GUEST_COMMANDS
 from sevlab.firmware.platform import API_MAJOR, API_MINOR, BUILD, SEVFirmware, manufacture
 from sevlab.firmware.policy import PolicyFlags
 from sevlab.firmware.states import GuestState, PlatformState
@@ -26,9 +28,14 @@ OUT = 0x12_0000             # LAUNCH_MEASURE / ATTESTATION output
 HEADER = 0x13_0000          # LAUNCH_SECRET header
 TRANS = 0x13_1000           # and transport data
 PLAIN = 0x14_0000           # DBG_* plaintext side
+TARGET_PDH = 0x15_0000      # SEND_START: the target's PDH,
+TARGET_CHAIN = 0x15_1000    # its PEK ‖ OCA ‖ CEK,
+TARGET_AMD = 0x15_3000      # the AMD certificates ASK ‖ ARK,
+SEND_SESSION = 0x15_4000    # and the session SEND_START writes
 GUEST = 0x40_0000           # guest memory (system physical addresses)
 TMR = 0x100_0000            # SEV-ES trusted memory region, 1 MiB-aligned
 CBIT = 1 << MachineConfig().cbit_position
+CERT = certs.SEVCertificate.SIZE
 ES = int(PolicyFlags.ES)
 NODBG = int(PolicyFlags.NODBG)
 NOKS = int(PolicyFlags.NOKS)
@@ -101,14 +108,52 @@ class GuestOwner:
         return secret.build_secret_packet(self.tek, self.tik, table, measure, API_MAJOR, API_MINOR, **options)
 
 
-async def put_secret(firmware, handle, packet, guest_address):
+async def put_secret(firmware, handle, packet, guest_address, command=C.LAUNCH_SECRET):
+    """Put a packet (LAUNCH_SECRET's, or a migration packet for RECEIVE_UPDATE_*) into memory
+    and issue ``command``."""
     machine = firmware.machine
     await machine.write(HEADER, packet.header.to_bytes(), port="priv")
     await machine.write(TRANS, packet.trans, port="priv")
-    return await issue(firmware, C.LAUNCH_SECRET, handle=handle,
+    return await issue(firmware, command, handle=handle,
                        header_address=HEADER, header_length=secret.SECRET_HEADER_SIZE,
                        guest_address=guest_address, guest_length=packet.guest_len,
                        trans_address=TRANS, trans_length=len(packet.trans))
+
+
+async def exported_identity(firmware):
+    """What the hypervisor hands a source about a target platform: the PDH and the chain PEK ‖
+    OCA ‖ CEK from PDH_CERT_EXPORT, and the AMD certificates ASK ‖ ARK (from AMD's key server
+    on real hardware; here the ones manufactured into the store)."""
+    machine = firmware.machine
+    await ok(firmware, C.PDH_CERT_EXPORT, pdh_cert_address=OUT, pdh_cert_length=CERT,
+             cert_chain_address=OUT + 0x1000, cert_chain_length=3 * CERT)
+    ark, ask = firmware.platform_chain()[:2]
+    return (await machine.read(OUT, CERT, port="priv"), await machine.read(OUT + 0x1000, 3 * CERT, port="priv"),
+            ask.to_bytes() + ark.to_bytes())
+
+
+async def send_start(firmware, handle, target, *, session_length=session.SESSION_SIZE):
+    """Put the target's ``(pdh, chain, amd)`` into the source's memory and issue SEND_START."""
+    machine = firmware.machine
+    pdh, chain, amd = target
+    await machine.write(TARGET_PDH, pdh, port="priv")
+    await machine.write(TARGET_CHAIN, chain, port="priv")
+    await machine.write(TARGET_AMD, amd, port="priv")
+    return await issue(firmware, C.SEND_START, handle=handle, pdh_cert_address=TARGET_PDH,
+                       pdh_cert_length=len(pdh), plat_certs_address=TARGET_CHAIN, plat_certs_length=len(chain),
+                       amd_certs_address=TARGET_AMD, amd_certs_length=len(amd),
+                       session_address=SEND_SESSION, session_length=session_length)
+
+
+async def receive_start(firmware, source_pdh, blob, policy, *, handle=0):
+    """Put the source's PDH (or any DH certificate) and the session into memory and issue
+    RECEIVE_START."""
+    machine = firmware.machine
+    await machine.write(GODH, source_pdh, port="priv")
+    await machine.write(SESSION, blob, port="priv")
+    return await issue(firmware, C.RECEIVE_START, handle=handle, policy=policy,
+                       pdh_cert_address=GODH, pdh_cert_length=len(source_pdh),
+                       session_address=SESSION, session_length=len(blob))
 
 
 def _pdh(firmware):
@@ -242,14 +287,12 @@ def test_sev_es_launch_measures_the_vmsa(store):
 # Every guest command in every guest state ------------------------------------------------------
 
 STATES = ["none", *(state.name for state in GuestState if state is not GuestState.UNINIT)]
-COMMANDS = sorted([C.LAUNCH_START, *GUEST_COMMANDS, *MIGRATION_COMMANDS])
+COMMANDS = sorted([*NEW_GUEST_COMMANDS, *GUEST_COMMANDS])
 
 
 def expected_status(command, state):
     """§4 (and the model's [U] choices for DBG_* and ATTESTATION) as a table."""
-    if command in MIGRATION_COMMANDS:
-        return Status.UNSUPPORTED
-    if command is C.LAUNCH_START:
+    if command in NEW_GUEST_COMMANDS:
         return Status.SUCCESS                   # always makes a new guest
     if state == "none":
         return Status.INVALID_GUEST
@@ -268,15 +311,24 @@ def test_the_state_table_is_section_4():
         C.ACTIVATE: {L, S, R, SU, RU}, C.DEACTIVATE: {L, S, R, SU, RU, SE},
         C.DECOMMISSION: {L, S, R, SU, RU, SE}, C.GUEST_STATUS: {L, S, R, SU, RU, SE},
         C.DBG_DECRYPT: {L, S, R}, C.DBG_ENCRYPT: {L, S, R}, C.ATTESTATION: {R},
+        C.SEND_START: {R}, C.SEND_UPDATE_DATA: {SU}, C.SEND_UPDATE_VMSA: {SU}, C.SEND_FINISH: {SU},
+        C.SEND_CANCEL: {SU}, C.RECEIVE_UPDATE_DATA: {RU}, C.RECEIVE_UPDATE_VMSA: {RU}, C.RECEIVE_FINISH: {RU},
     }
 
 
 async def make_guest(firmware, owner, state, *, activate):
     """A guest (SEV-ES policy, so that LAUNCH_UPDATE_VMSA can succeed) in ``state``; returns its
-    handle and the MEASURE it was given (None before LSECRET). SUPDATE, RUPDATE and SENT are
-    reachable only with migration, which is not modelled: the context is set to them directly."""
+    handle and the MEASURE it was given (None before LSECRET and for RUPDATE). Every state is
+    reached through the commands: SUPDATE and SENT by SEND_START to this same platform (and
+    SEND_FINISH), RUPDATE by RECEIVE_START of the owner's session, the owner playing the source."""
     if state == "none":
         return 1, None
+    if state == "RUPDATE":
+        handle = (await receive_start(firmware, owner.godh.to_bytes(), owner.session.to_bytes(),
+                                      owner.policy))[1]["handle"]
+        if activate:
+            await ok(firmware, C.ACTIVATE, handle=handle, asid=1)
+        return handle, None
     handle = (await owner.launch_start(firmware))[1]["handle"]
     if activate:
         await ok(firmware, C.ACTIVATE, handle=handle, asid=1)
@@ -286,8 +338,11 @@ async def make_guest(firmware, owner, state, *, activate):
     measure = (await firmware.machine.read(OUT, 32, port="priv"))
     if state != "LSECRET":
         await ok(firmware, C.LAUNCH_FINISH, handle=handle)
-    if state in ("SUPDATE", "RUPDATE", "SENT"):
-        firmware.guests[handle].state = GuestState[state]
+    if state in ("SUPDATE", "SENT"):
+        status = (await send_start(firmware, handle, await exported_identity(firmware)))[0]
+        assert status is Status.SUCCESS, status.name
+    if state == "SENT":
+        await ok(firmware, C.SEND_FINISH, handle=handle)
     return handle, measure
 
 
@@ -317,6 +372,10 @@ def command_fields(command, handle, owner, measure):
         C.DBG_DECRYPT: {"handle": handle, "src_address": GUEST | CBIT, "dst_address": PLAIN, "length": 64},
         C.DBG_ENCRYPT: {"handle": handle, "src_address": PLAIN, "dst_address": GUEST | CBIT, "length": 64},
         C.ATTESTATION: {"handle": handle, "address": OUT, "mnonce": bytes(16), "length": 208},
+        **{command: {"handle": handle, "header_address": HEADER, "header_length": 52, "guest_address": address,
+                     "guest_length": length, "trans_address": TRANS, "trans_length": length}
+           for command, address, length in ((C.SEND_UPDATE_DATA, GUEST | CBIT, 64),
+                                            (C.SEND_UPDATE_VMSA, GUEST + 0x1000 | CBIT, 4096))},
     }.get(command, {"handle": handle})
 
 
@@ -328,11 +387,22 @@ def test_every_guest_command_in_every_guest_state(store, command, state):
         owner = GuestOwner(_pdh(firmware), ES)
         handle, measure = await make_guest(firmware, owner, state,
                                            activate=command not in (C.ACTIVATE, C.DECOMMISSION))
+        target = await exported_identity(firmware)          # SEND_START to this same platform
         await firmware.machine.write(GUEST, os.urandom(0x2000), port="priv")
         before = await observe(firmware, handle)
         if command is C.LAUNCH_SECRET:
             packet = owner.secret_packet(measure or bytes(32), os.urandom(32))
             status, _ = await put_secret(firmware, handle, packet, GUEST + 0x1800 | CBIT)
+        elif command in (C.RECEIVE_UPDATE_DATA, C.RECEIVE_UPDATE_VMSA):
+            # The owner played the source of an RUPDATE guest: the packet is under its TEK/TIK.
+            vmsa = command is C.RECEIVE_UPDATE_VMSA
+            packet = migration.seal_packet(owner.tek, owner.tik, os.urandom(4096 if vmsa else 64), vmsa=vmsa)
+            status, _ = await put_secret(firmware, handle, packet, (GUEST + 0x1000 if vmsa else GUEST + 0x1800) | CBIT,
+                                         command=command)
+        elif command is C.RECEIVE_START:
+            status, _ = await receive_start(firmware, owner.godh.to_bytes(), owner.session.to_bytes(), owner.policy)
+        elif command is C.SEND_START:
+            status, _ = await send_start(firmware, handle, target)
         else:
             status, _ = await issue(firmware, command, **command_fields(command, handle, owner, measure))
         return status, before, await observe(firmware, handle)

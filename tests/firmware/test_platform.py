@@ -110,7 +110,7 @@ def test_unknown_and_unmodelled_commands(store):
     async def scenario(firmware):
         return [await firmware.command(0x7F, BUFFER),
                 (await issue(firmware, CommandId.DOWNLOAD_FIRMWARE, address=DATA, length=16))[0],
-                (await issue(firmware, CommandId.SEND_START, handle=1))[0]]
+                (await issue(firmware, CommandId.INIT_EX))[0]]
 
     assert on_model(scenario, store) == [Status.INVALID_COMMAND, Status.UNSUPPORTED, Status.UNSUPPORTED]
 
