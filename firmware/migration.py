@@ -10,11 +10,13 @@ and authenticated with the TIK. The target opens the session with its own PDH pr
 a new VEK, checks and decrypts every packet and writes the plaintext into guest memory with the
 C-bit and the guest's ASID, so that its unit encrypts it under the new VEK. Public sources give
 the structure only; every cryptographic detail below marked [U] is this model's choice (§12,
-§20.2). See ``firmware/README.md`` ("Guest commands", "Migration").
+§20.2), among them the packet sequence number both sides count within one migration, which the
+MAC covers so that the target refuses a replayed or reordered packet. See ``firmware/README.md``
+("Guest commands", "Migration").
 """
 
 __all__ = [
-    "MIGRATION_HEADER_SIZE", "DATA_MAC_CONTEXT", "VMSA_MAC_CONTEXT", "PAGE_BYTES",
+    "MIGRATION_HEADER_SIZE", "DATA_MAC_CONTEXT", "VMSA_MAC_CONTEXT", "PAGE_BYTES", "SEQUENCE_MAX",
     "PacketError", "PacketMACError", "PacketFlagsError", "PacketLengthError",
     "packet_mac", "seal_packet", "open_packet", "MigrationCommands",
 ]
@@ -41,6 +43,9 @@ VMSA_MAC_CONTEXT = 0x03
 #: [U] One SEND/RECEIVE_UPDATE_DATA carries at most one 4 KiB page and never crosses one, as KVM
 #: restricts its calls (``sev_send_update_data``).
 PAGE_BYTES = 4096
+#: [U] The packet sequence number is a u64 in the MAC input (it never wraps in practice: a
+#: migration of 2**64 packets is not a concern, but the value is checked all the same).
+SEQUENCE_MAX = (1 << 64) - 1
 
 _CERT = certs.SEVCertificate.SIZE
 _U32_MAX = 0xFFFF_FFFF
@@ -53,8 +58,9 @@ class PacketError(Exception):
 
 
 class PacketMACError(PacketError):
-    """The header MAC does not authenticate the packet under the TIK (or the packet is of the
-    other kind: DATA given as VMSA or back)."""
+    """The header MAC does not authenticate the packet under the TIK and the expected sequence
+    number (a packet of another migration, one changed in flight, replayed or out of order, or
+    of the other kind: DATA given as VMSA or back)."""
 
 
 class PacketFlagsError(PacketError):
@@ -75,30 +81,44 @@ def _u32(name, value):
     return value
 
 
-def _mac_input(context, flags, iv, guest_len, trans):
+def _sequence(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEQUENCE_MAX:
+        raise ValueError(f"the packet sequence number must be a u64, not {value!r}")
+    return value
+
+
+def _mac_input(context, flags, iv, guest_len, trans, sequence):
     return (bytes([context]), struct.pack("<I", _u32("packet flags", flags)),
             _check_bytes("packet IV", iv, NONCE_SIZE),
             struct.pack("<II", _u32("GUEST_LEN", guest_len), _u32("TRANS_LEN", len(trans))),
-            _check_bytes("transport data", trans))
+            _check_bytes("transport data", trans), struct.pack("<Q", _sequence(sequence)))
 
 
-def packet_mac(tik, flags, iv, guest_len, trans, *, vmsa=False):
+def packet_mac(tik, flags, iv, guest_len, trans, *, vmsa=False, sequence=0):
     """The header MAC of a migration packet [U]::
 
-        HMAC-SHA256(TIK, CONTEXT ‖ FLAGS_LE32 ‖ IV ‖ GUEST_LEN_LE32 ‖ TRANS_LEN_LE32 ‖ TRANS)
+        HMAC-SHA256(TIK, CONTEXT ‖ FLAGS_LE32 ‖ IV ‖ GUEST_LEN_LE32 ‖ TRANS_LEN_LE32 ‖ TRANS
+                         ‖ SEQUENCE_LE64)
 
     with CONTEXT 0x02 for SEND/RECEIVE_UPDATE_DATA and 0x03 for SEND/RECEIVE_UPDATE_VMSA: the
-    LAUNCH_SECRET MAC of §10 with its own context byte and without the MEASURE term (the target
-    has no launch measurement). No address and no sequence number is covered: see
-    :class:`MigrationCommands`.
+    LAUNCH_SECRET MAC of §10 with its own context byte, without the MEASURE term (the target
+    has no launch measurement), and with the packet's sequence number within its migration
+    (0 for the first packet after SEND_START; DATA and VMSA packets count in one sequence). No
+    guest address is covered: see :class:`MigrationCommands`.
+
+    Raises
+    ------
+    ValueError
+        A field does not fit its width (``sequence``: a u64).
     """
     return hmac_sha256(_check_bytes("TIK", tik, KEY_SIZE), *_mac_input(_context(vmsa), flags, iv, guest_len,
-                                                                        trans))
+                                                                        trans, sequence))
 
 
-def seal_packet(tek, tik, plaintext, *, vmsa=False, iv=None, flags=0):
+def seal_packet(tek, tik, plaintext, *, vmsa=False, sequence=0, iv=None, flags=0):
     """The source's packet: TRANS = AES-128-CTR(TEK, IV, plaintext) with a fresh 16-byte IV, and
-    the header MAC of :func:`packet_mac`. ``iv`` and ``flags`` exist for tests.
+    the header MAC of :func:`packet_mac` for the packet's ``sequence`` number within its
+    migration. ``iv`` and ``flags`` exist for tests.
 
     Returns
     -------
@@ -108,12 +128,13 @@ def seal_packet(tek, tik, plaintext, *, vmsa=False, iv=None, flags=0):
     plaintext = _check_bytes("plaintext", plaintext)
     iv = os.urandom(NONCE_SIZE) if iv is None else _check_bytes("packet IV", iv, NONCE_SIZE)
     trans = aes_128_ctr(tek, iv, plaintext)
-    mac = packet_mac(tik, flags, iv, len(plaintext), trans, vmsa=vmsa)
+    mac = packet_mac(tik, flags, iv, len(plaintext), trans, vmsa=vmsa, sequence=sequence)
     return SecretPacket(header=SecretHeader(flags=flags, iv=iv, mac=mac), trans=trans, guest_len=len(plaintext))
 
 
-def open_packet(tek, tik, header, trans, guest_len, *, vmsa=False):
-    """The target's check and decryption of a packet; returns the plaintext.
+def open_packet(tek, tik, header, trans, guest_len, *, vmsa=False, sequence=0):
+    """The target's check and decryption of a packet, which must be the one numbered
+    ``sequence`` in its migration; returns the plaintext.
 
     Raises
     ------
@@ -122,7 +143,7 @@ def open_packet(tek, tik, header, trans, guest_len, *, vmsa=False):
     PacketLengthError
         GUEST_LEN ≠ TRANS_LEN, or both zero [U].
     PacketMACError
-        The MAC does not match (compared in constant time).
+        The MAC does not match under the TIK and ``sequence`` (compared in constant time).
 
     Notes
     -----
@@ -134,7 +155,7 @@ def open_packet(tek, tik, header, trans, guest_len, *, vmsa=False):
         raise PacketFlagsError(f"packet FLAGS {header.flags:#x} are not supported (only 0)")
     if _u32("GUEST_LEN", guest_len) != len(trans) or not trans:
         raise PacketLengthError(f"GUEST_LEN {guest_len} and TRANS_LEN {len(trans)} must be equal and non-zero")
-    parts = _mac_input(_context(vmsa), header.flags, header.iv, guest_len, trans)
+    parts = _mac_input(_context(vmsa), header.flags, header.iv, guest_len, trans, sequence)
     if not hmac_sha256_matches(_check_bytes("TIK", tik, KEY_SIZE), header.mac, *parts):
         raise PacketMACError("the packet MAC does not authenticate the packet under the TIK")
     return aes_128_ctr(tek, header.iv, trans)
@@ -189,10 +210,18 @@ class MigrationCommands:
       bytes. The SEND length probe: a header length below 52 or a transport length below
       GUEST_LEN (one page when GUEST_LEN is 0) is ``INVALID_LENGTH`` with 52 and that length
       written back.
-    - The MAC covers neither the guest address nor a sequence number: a hypervisor that
-      reorders, drops or replays packets within one migration is not detected (as on real
-      legacy SEV, whose hypervisor owns the guest's memory layout). Packets of another
-      migration fail the MAC (another TIK).
+    - Packet sequence numbers [U]: SEND_START and RECEIVE_START each start a count at 0; every
+      successful SEND_UPDATE_DATA/VMSA MACs its packet under the source's count and advances
+      it, every RECEIVE_UPDATE_DATA/VMSA checks the MAC under the target's count and advances it
+      only on success (DATA and VMSA packets share the one count). A packet replayed, reordered
+      or changed in flight therefore fails the MAC (``BAD_MEASUREMENT``) and changes nothing;
+      after a dropped packet every later one fails. The legacy spec's exact mechanism is not
+      public: this one is the model's. Not covered: the guest address (the hypervisor owns the
+      guest's layout, as on real legacy SEV), and packets dropped at the end of a migration
+      (RECEIVE_FINISH does not know how many were sent). Packets of another migration fail the
+      MAC (another TIK). The counts are kept per handle beside the guest contexts
+      (:meth:`packet_sequence`) and change only as a command's last step, so a refused command
+      leaves them as they were.
     - RECEIVE_START needs both the source's PDH and the session (else ``INVALID_PARAM``); the
       PDH is checked for format and usage like a GODH, not for signatures (the buffer carries
       no chain). The policy rules are LAUNCH_START's; handle ≠ 0 shares that guest's VEK under
@@ -201,6 +230,27 @@ class MigrationCommands:
     - RECEIVE_UPDATE_*: the header length must be 52; FLAGS ≠ 0 is ``UNSUPPORTED``, GUEST_LEN ≠
       TRANS_LEN ``INVALID_LENGTH``, a MAC that does not check ``BAD_MEASUREMENT`` (§5, §20.1).
     """
+
+    def packet_sequence(self, handle):
+        """The sequence number of the next packet the guest ``handle`` sends (SUPDATE) or
+        expects (RUPDATE) in its current migration; None if it has not started one.
+
+        The counts live beside the guest contexts, not in them (``GuestContext`` is
+        ``guest.py``'s): every handler changes them only as its last step, after everything
+        that can fail, so the mailbox's restore of a refused command need not cover them.
+        Handles are never reused, and SEND_START and RECEIVE_START set the count afresh.
+        """
+        if handle not in self.guests:
+            return None
+        return getattr(self, "_packet_sequences", {}).get(handle)
+
+    def _sequences(self):
+        # Created on first use: SEVFirmware.__init__ (platform.py) does not know of it.
+        try:
+            return self._packet_sequences
+        except AttributeError:
+            self._packet_sequences = {}
+            return self._packet_sequences
 
     # SEND ------------------------------------------------------------------------------------
     async def _send_start(self, fields, guest):
@@ -229,6 +279,7 @@ class MigrationCommands:
         await self._write(fields["session_address"], blob.to_bytes())
         guest.tek, guest.tik = tek, tik
         guest.state = GuestState.SUPDATE
+        self._sequences()[guest.handle] = 0             # [U] a new migration counts from 0
         return outputs
 
     async def _target_chain(self, fields):
@@ -275,9 +326,12 @@ class MigrationCommands:
         self._check_range(fields["header_address"], MIGRATION_HEADER_SIZE)
         self._check_range(fields["trans_address"], length)
         plaintext = await self._read_guest(guest, fields["guest_address"], length)
-        packet = seal_packet(guest.tek, guest.tik, plaintext, vmsa=vmsa)
-        await self._write(fields["trans_address"], packet.trans)
-        await self._write(fields["header_address"], packet.header.to_bytes())
+        sequence = self._sequences()[guest.handle]
+        packet = seal_packet(guest.tek, guest.tik, plaintext, vmsa=vmsa, sequence=sequence)
+        # Both or neither: a header the unit refuses must not leave the transport data written.
+        await self._write_all([(fields["trans_address"], packet.trans),
+                               (fields["header_address"], packet.header.to_bytes())])
+        self._sequences()[guest.handle] = sequence + 1  # [U] only once the packet is out
         return {"header_length": MIGRATION_HEADER_SIZE, "trans_length": length}
 
     async def _send_update_vmsa(self, fields, guest):
@@ -297,7 +351,9 @@ class MigrationCommands:
                                              "session_address", "session_length")):
             raise SEVError(Status.INVALID_PARAM, "RECEIVE_START needs the source's PDH and the session")
         tek, tik = await self._open_session(fields, policy, cert="pdh_cert")
-        return {"handle": self._add_guest(policy, GuestState.RUPDATE, tek, tik, shared)}
+        handle = self._add_guest(policy, GuestState.RUPDATE, tek, tik, shared)
+        self._sequences()[handle] = 0                   # [U] the first packet is number 0
+        return {"handle": handle}
 
     async def _receive_update_data(self, fields, guest, *, vmsa=False):
         if vmsa and PolicyFlags.ES not in guest.policy.flags:
@@ -313,8 +369,10 @@ class MigrationCommands:
         await self._guest_range(fields["guest_address"], fields["guest_length"])
         header = await self._read(fields["header_address"], MIGRATION_HEADER_SIZE)
         trans = await self._read(fields["trans_address"], fields["trans_length"])
+        sequence = self._sequences()[guest.handle]
         try:
-            plaintext = open_packet(guest.tek, guest.tik, header, trans, fields["guest_length"], vmsa=vmsa)
+            plaintext = open_packet(guest.tek, guest.tik, header, trans, fields["guest_length"], vmsa=vmsa,
+                                    sequence=sequence)
         except PacketFlagsError as error:
             raise SEVError(Status.UNSUPPORTED, str(error)) from None          # [U]
         except PacketLengthError as error:
@@ -322,6 +380,7 @@ class MigrationCommands:
         except PacketMACError as error:
             raise SEVError(Status.BAD_MEASUREMENT, str(error)) from None      # [U] §5, §20.1
         await self._write_guest(guest, fields["guest_address"], plaintext)
+        self._sequences()[guest.handle] = sequence + 1  # [U] only once the packet is in
 
     async def _receive_update_vmsa(self, fields, guest):
         return await self._receive_update_data(fields, guest, vmsa=True)

@@ -145,11 +145,22 @@ class SEVFirmware(MigrationCommands, GuestCommands):
             raise SEVError(Status.INVALID_ADDRESS, str(error)) from None
 
     async def _write(self, address, data):
-        self._check_range(address, len(data))
-        try:
-            await self.machine.write(address, data, port="priv")
-        except BusError as error:
-            raise SEVError(Status.INVALID_ADDRESS, str(error)) from None
+        await self._write_all([(address, data)])
+
+    async def _write_all(self, writes):
+        """Write several ``(address, data)`` ranges, all or none (INVALID_ADDRESS).
+
+        The unit refuses line by line, so a range it refuses part of (one that crosses the
+        C-bit: the lines above it need slot 0's key) or a refused second range would leave
+        the lines before written. Each range is read first: the unit refuses a read exactly
+        where it would refuse the write (same route, same key slot)."""
+        for address, data in writes:
+            await self._read(address, len(data))
+        for address, data in writes:
+            try:
+                await self.machine.write(address, data, port="priv")
+            except BusError as error:
+                raise SEVError(Status.INVALID_ADDRESS, str(error)) from None
 
     # State -----------------------------------------------------------------------------------
     def _snapshot(self):
@@ -277,9 +288,10 @@ class SEVFirmware(MigrationCommands, GuestCommands):
         if fields["pdh_cert_length"] < _CERT or fields["cert_chain_length"] < chain:
             raise SEVError(Status.INVALID_LENGTH, "PDH_CERT_EXPORT buffers too small",
                            outputs={"pdh_cert_length": _CERT, "cert_chain_length": chain})
-        await self._write(fields["pdh_cert_address"], bytes.fromhex(self.store.get("pdh_cert")))
-        await self._write(fields["cert_chain_address"], b"".join(
-            bytes.fromhex(self.store.get(name)) for name in ("pek_cert", "oca_cert", "cek_cert")))
+        await self._write_all([
+            (fields["pdh_cert_address"], bytes.fromhex(self.store.get("pdh_cert"))),
+            (fields["cert_chain_address"], b"".join(
+                bytes.fromhex(self.store.get(name)) for name in ("pek_cert", "oca_cert", "cek_cert")))])
         return {"pdh_cert_length": _CERT, "cert_chain_length": chain}
 
     async def _df_flush(self, fields):

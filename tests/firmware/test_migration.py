@@ -1,8 +1,9 @@
 """Migration (firmware/migration.py) between two platforms, each a firmware on its own `model`
 machine with its own store: a guest launched on A is sent page by page and received on B, where
 it reads back the same plaintext under another VEK; the policy rules of SEND_START (NOSEND,
-DOMAIN, SEV, API), the target's chain, refused packets and sessions, SEND_CANCEL, the length
-probes and an SEV-ES guest with its VMSA. Every guest command in every guest state, migration
+DOMAIN, SEV, API), the target's chain, refused packets and sessions (replayed and reordered
+packets too: the MAC covers a per-migration sequence number), SEND_CANCEL, the length probes and
+an SEV-ES guest with its VMSA. Every guest command in every guest state, migration
 included, is in test_guest.py's table."""
 
 import os
@@ -15,7 +16,7 @@ from sevlab.firmware.platform import SEVFirmware, manufacture
 from sevlab.firmware.policy import PolicyFlags
 from sevlab.firmware.secret import SecretHeader, SecretPacket
 from sevlab.firmware.states import GuestState, PlatformState
-from sevlab.firmware.status import Status
+from sevlab.firmware.status import SEVError, Status
 from sevlab.firmware.store import PlatformStore
 from sevlab.sim.machine import KeySlotDriver, MachineConfig, make_machine
 
@@ -68,27 +69,28 @@ async def running_guest(firmware, policy, pages, *, asid=1):
     return handle
 
 
-async def send_pages(firmware, handle, count):
-    """SEND_UPDATE_DATA page by page; the packets as the hypervisor carries them."""
+async def send_pages(firmware, handle, count, *, length=PAGE):
+    """SEND_UPDATE_DATA of ``count`` pieces of ``length`` bytes from GUEST on (a page each
+    unless told); the packets as the hypervisor carries them."""
     machine = firmware.machine
     packets = []
     for n in range(count):
         out = await ok(firmware, C.SEND_UPDATE_DATA, handle=handle, header_address=HEADER, header_length=52,
-                       guest_address=GUEST + n * PAGE | CBIT, guest_length=PAGE, trans_address=TRANS,
-                       trans_length=PAGE)
-        assert (out["header_length"], out["trans_length"]) == (52, PAGE), out
+                       guest_address=GUEST + n * length | CBIT, guest_length=length, trans_address=TRANS,
+                       trans_length=length)
+        assert (out["header_length"], out["trans_length"]) == (52, length), out
         header = SecretHeader.from_bytes(await machine.read(HEADER, 52, port="priv"))
-        packets.append(SecretPacket(header, await machine.read(TRANS, PAGE, port="priv"), PAGE))
+        packets.append(SecretPacket(header, await machine.read(TRANS, length, port="priv"), length))
     return packets
 
 
-async def send(source, handle, target_identity, count):
-    """SEND_START for the target, every page, SEND_FINISH; returns what goes over the wire:
-    the source's PDH, the session and the packets."""
+async def send(source, handle, target_identity, count, *, length=PAGE):
+    """SEND_START for the target, ``count`` pieces of ``length`` bytes, SEND_FINISH; returns
+    what goes over the wire: the source's PDH, the session, the policy and the packets."""
     status, out = await send_start(source, handle, target_identity)
     assert status is Status.SUCCESS, status.name
     blob = await source.machine.read(SEND_SESSION, session.SESSION_SIZE, port="priv")
-    packets = await send_pages(source, handle, count)
+    packets = await send_pages(source, handle, count, length=length)
     await ok(source, C.SEND_FINISH, handle=handle)
     return (await exported_identity(source))[0], blob, out["policy"], packets
 
@@ -369,7 +371,8 @@ async def observe_target(firmware):
     machine = firmware.machine
     slots = KeySlotDriver(machine)
     return {"platform": await ok(firmware, C.PLATFORM_STATUS), "store": firmware.store.snapshot(),
-            "guests": {h: (g.state, g.asid, g.tek, g.tik, g.vek, g.digest.digest()) for h, g in firmware.guests.items()},
+            "guests": {h: (g.state, g.asid, g.tek, g.tik, g.vek, g.digest.digest(), firmware.packet_sequence(h))
+                       for h, g in firmware.guests.items()},
             "slots": [await slots.valid(n) for n in range(machine.config.slots)],
             "memory": await machine.dram_read(GUEST, 2 * PAGE)}
 
@@ -466,15 +469,102 @@ def test_refused_packets_change_nothing(root, tamper, expected):
     assert after == before, f"{tamper}: refused with {status.name} but changed something"
 
 
+def test_replayed_and_reordered_packets_are_refused_and_change_nothing(root):
+    """The MAC covers the packet's sequence number in its migration [U]: a packet delivered
+    again (to its own page or another) or before its predecessor is BAD_MEASUREMENT, changes
+    nothing (the target's count included), and the right packet is still accepted after."""
+    pages = [os.urandom(PAGE) for _ in range(PAGES)]
+
+    async def scenario(a, b):
+        r = {}
+        await boot(a)
+        await boot(b)
+        handle = await running_guest(a, 0, pages)
+        source_pdh, blob, policy, packets = await send(a, handle, await exported_identity(b), PAGES)
+        r["source_count"] = a.packet_sequence(handle)
+        new = (await receive_start(b, source_pdh, blob, policy))[1]["handle"]
+        await ok(b, C.ACTIVATE, handle=new, asid=1)
+
+        async def deliver(n, page):
+            return (await put_secret(b, new, packets[n], GUEST + page * PAGE | CBIT,
+                                     command=C.RECEIVE_UPDATE_DATA))[0]
+
+        async def refused(n, page):
+            before = await observe_target(b)
+            status = await deliver(n, page)
+            return status, await observe_target(b) == before
+
+        r["first"] = await deliver(0, 0)
+        r["replayed"] = await refused(0, 0)
+        r["replayed_elsewhere"] = await refused(0, 1)
+        r["swapped"] = await refused(2, 2)                   # packet 2 before packet 1
+        r["in_order"] = [await deliver(1, 1), await deliver(2, 2)]
+        r["replayed_last"] = await refused(2, 2)
+        r["target_count"] = b.packet_sequence(new)
+        await ok(b, C.RECEIVE_FINISH, handle=new)
+        r["moved"] = await b.machine.read(GUEST | CBIT, PAGES * PAGE, asid=1, port="priv")
+        return r
+
+    r = on_two(scenario, platform(root), platform(root))
+    assert r["source_count"] == PAGES, f"the source counted {r['source_count']} packets, sent {PAGES}"
+    assert r["first"] is Status.SUCCESS, r["first"].name
+    for name in ("replayed", "replayed_elsewhere", "swapped", "replayed_last"):
+        status, unchanged = r[name]
+        assert status is Status.BAD_MEASUREMENT, f"{name}: {status.name}, expected BAD_MEASUREMENT"
+        assert unchanged, f"{name}: refused but changed something"
+    assert r["in_order"] == [Status.SUCCESS] * 2, r["in_order"]
+    assert r["target_count"] == PAGES
+    assert r["moved"] == b"".join(pages), "the guest did not arrive intact after the refusals"
+
+
+def test_a_receive_that_fails_part_way_does_not_advance_the_count(root, monkeypatch):
+    """Writing guest memory fails after the packet's MAC has checked: the target's count stays,
+    so the same packet is accepted when delivered again."""
+    page = os.urandom(PAGE)
+
+    async def scenario(a, b):
+        await boot(a)
+        await boot(b)
+        handle = await running_guest(a, 0, [page])
+        source_pdh, blob, policy, [packet] = await send(a, handle, await exported_identity(b), 1)
+        new = (await receive_start(b, source_pdh, blob, policy))[1]["handle"]
+        await ok(b, C.ACTIVATE, handle=new, asid=1)
+
+        async def failing_write(guest, address, data):
+            raise SEVError(Status.HWERROR_PLATFORM, "injected")
+        with monkeypatch.context() as patch:
+            patch.setattr(b, "_write_guest", failing_write)
+            failed = (await put_secret(b, new, packet, GUEST | CBIT, command=C.RECEIVE_UPDATE_DATA))[0]
+        count = b.packet_sequence(new)
+        again = (await put_secret(b, new, packet, GUEST | CBIT, command=C.RECEIVE_UPDATE_DATA))[0]
+        return failed, count, again, b.packet_sequence(new), await b.machine.read(GUEST | CBIT, PAGE, asid=1,
+                                                                                   port="priv")
+
+    failed, count, again, final, moved = on_two(scenario, platform(root), platform(root))
+    assert failed is Status.HWERROR_PLATFORM
+    assert count == 0, f"a failed RECEIVE_UPDATE_DATA advanced the count to {count}"
+    assert (again, final, moved) == (Status.SUCCESS, 1, page)
+
+
 def test_packet_crypto_round_trip_and_mac_input():
-    """The packet functions on their own: the documented MAC input, a round trip, each kind."""
+    """The packet functions on their own: the documented MAC input (the sequence number last,
+    a little-endian u64), a round trip, each kind, the sequence number checked."""
     tek, tik, iv, data = os.urandom(16), os.urandom(16), os.urandom(16), os.urandom(64)
-    packet = migration.seal_packet(tek, tik, data, iv=iv)
+    packet = migration.seal_packet(tek, tik, data, iv=iv, sequence=5)
     assert packet.trans == session.aes_128_ctr(tek, iv, data)
     assert packet.header.mac == session.hmac_sha256(tik, b"\x02", bytes(4), iv, (64).to_bytes(4, "little") * 2,
-                                                    packet.trans)
-    assert migration.open_packet(tek, tik, packet.header, packet.trans, 64) == data
+                                                    packet.trans, (5).to_bytes(8, "little"))
+    first = migration.seal_packet(tek, tik, data, iv=iv)
+    assert first.header.mac == session.hmac_sha256(tik, b"\x02", bytes(4), iv, (64).to_bytes(4, "little") * 2,
+                                                   packet.trans, bytes(8)), "the default sequence number is 0"
+    assert migration.open_packet(tek, tik, packet.header, packet.trans, 64, sequence=5) == data
+    for sequence in (0, 4, 6, 5 + (1 << 32)):
+        with pytest.raises(migration.PacketMACError):
+            migration.open_packet(tek, tik, packet.header, packet.trans, 64, sequence=sequence)
     with pytest.raises(migration.PacketMACError):
-        migration.open_packet(tek, tik, packet.header, packet.trans, 64, vmsa=True)
+        migration.open_packet(tek, tik, packet.header, packet.trans, 64, vmsa=True, sequence=5)
     with pytest.raises(migration.PacketLengthError):
-        migration.open_packet(tek, tik, packet.header, packet.trans, 48)
+        migration.open_packet(tek, tik, packet.header, packet.trans, 48, sequence=5)
+    for bad in (-1, 1 << 64, True):
+        with pytest.raises(ValueError):
+            migration.packet_mac(tik, 0, iv, 64, packet.trans, sequence=bad)
