@@ -11,17 +11,17 @@ import uuid
 import pytest
 
 from sevlab.firmware import certs, measurement, migration, secret, session
-from sevlab.firmware.commands import LAYOUTS, CommandId
+from sevlab.firmware.commands import CommandId
 from sevlab.firmware.guest import GUEST_COMMANDS, NEW_GUEST_COMMANDS
 from sevlab.firmware.platform import API_MAJOR, API_MINOR, BUILD, SEVFirmware, manufacture
 from sevlab.firmware.policy import PolicyFlags
 from sevlab.firmware.states import GuestState, PlatformState
 from sevlab.firmware.status import SEVError, Status
 from sevlab.firmware.store import PlatformStore
+from firmware_helpers import issue
 from sevlab.sim.machine import KeySlotDriver, MachineConfig, UnitDriver, run
 
 C = CommandId
-BUFFER = 0x10_0000          # command buffers
 GODH = 0x11_0000            # the guest owner's GODH certificate
 SESSION = 0x11_1000         # and session blob
 OUT = 0x12_0000             # LAUNCH_MEASURE / ATTESTATION output
@@ -41,27 +41,6 @@ NODBG = int(PolicyFlags.NODBG)
 NOKS = int(PolicyFlags.NOKS)
 
 
-@pytest.fixture(scope="module")
-def root():
-    return certs.SimulatedAMDRoot.generate(bits=2048)
-
-
-@pytest.fixture
-def store(root):
-    store = PlatformStore()
-    manufacture(store, root)
-    return store
-
-
-async def issue(firmware, command, **fields):
-    """Write the command's buffer through the privileged port, run it, read the buffer back."""
-    layout = LAYOUTS[command]
-    machine = firmware.machine
-    if layout.size:
-        await machine.write(BUFFER, layout.pack(fields), port="priv")
-    status = await firmware.command(command, BUFFER if layout.size else 0)
-    outputs = layout.unpack(await machine.read(BUFFER, layout.size, port="priv")) if layout.size else {}
-    return status, outputs
 
 
 async def ok(firmware, command, **fields):

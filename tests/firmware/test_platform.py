@@ -5,39 +5,18 @@ every command in every platform state it can reach, status codes from sev-refere
 import pytest
 
 from sevlab.firmware import certs
-from sevlab.firmware.commands import LAYOUTS, CommandId
+from sevlab.firmware.commands import CommandId
 from sevlab.firmware.platform import API_MAJOR, API_MINOR, ID_BYTES, SEVFirmware, manufacture
 from sevlab.firmware.states import PlatformState
 from sevlab.firmware.status import Status
 from sevlab.firmware.store import PlatformStore
+from firmware_helpers import BUFFER, issue
 from sevlab.sim.machine import MachineConfig, run
 
-BUFFER = 0x10_0000          # where the host puts command buffers
 DATA = 0x20_0000            # and the memory they point to
 CERT = certs.SEVCertificate.SIZE
 
 
-@pytest.fixture(scope="module")
-def root():
-    return certs.SimulatedAMDRoot.generate(bits=2048)
-
-
-@pytest.fixture
-def store(root):
-    store = PlatformStore()
-    manufacture(store, root)
-    return store
-
-
-async def issue(firmware, command, **fields):
-    """Write the command's buffer through the privileged port, run it, read the buffer back."""
-    layout = LAYOUTS[command]
-    machine = firmware.machine
-    if layout.size:
-        await machine.write(BUFFER, layout.pack(fields), port="priv")
-    status = await firmware.command(command, BUFFER if layout.size else 0)
-    outputs = layout.unpack(await machine.read(BUFFER, layout.size, port="priv")) if layout.size else {}
-    return status, outputs
 
 
 async def observe(firmware):

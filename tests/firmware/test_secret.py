@@ -7,7 +7,6 @@ __all__ = []
 import base64
 import hashlib
 import hmac as std_hmac
-import pathlib
 import struct
 import uuid
 
@@ -28,18 +27,7 @@ from sevlab.firmware.secret import (
     secret_mac,
 )
 
-SEV_DATA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "sev-data"
-
-
-def _data(relative):
-    path = SEV_DATA / relative
-    if not path.is_file():
-        raise AssertionError(f"SEV test data file is missing: {path} (see sev-reference.md §19)")
-    return path.read_bytes()
-
-
-def _check(name, actual, expected):
-    assert actual == expected, f"{name}: got {actual.hex()}, expected {expected.hex()}"
+from firmware_helpers import check_bytes as _check, sev_data as _data
 
 
 SECRET = "virtee-sevctl/tests/data/secret/"

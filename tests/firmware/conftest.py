@@ -1,0 +1,20 @@
+"""Fixtures shared by the firmware tests: a simulated AMD root and a manufactured chip."""
+
+import pytest
+
+from sevlab.firmware import certs
+from sevlab.firmware.platform import manufacture
+from sevlab.firmware.store import PlatformStore
+
+
+@pytest.fixture(scope="module")
+def root():
+    # RSA-2048 (Naples-style): quick to generate, the same code paths as RSA-4096.
+    return certs.SimulatedAMDRoot.generate(bits=2048)
+
+
+@pytest.fixture
+def store(root):
+    store = PlatformStore()
+    manufacture(store, root)
+    return store
