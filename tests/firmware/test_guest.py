@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from sevlab.firmware import certs, measurement, migration, secret, session
 from sevlab.firmware.commands import CommandId
 from sevlab.firmware.guest import GUEST_COMMANDS, NEW_GUEST_COMMANDS
@@ -67,7 +69,7 @@ class GuestOwner:
 
     def __init__(self, pdh, policy):
         self.policy = policy
-        self.godh_key = certs.ec.generate_private_key(certs.ec.SECP384R1())
+        self.godh_key = ec.generate_private_key(ec.SECP384R1())
         self.tek, self.tik = os.urandom(16), os.urandom(16)
         self.godh = certs.make_sev_certificate(usage=certs.Usage.PDH, public_key=self.godh_key.public_key())
         self.session = session.build_session(self.godh_key, pdh.public_key.to_cryptography(),
@@ -204,8 +206,8 @@ def test_launch_flow_measurement_secret_and_attestation(store):
         await ok(firmware, C.ATTESTATION, handle=handle, address=OUT, mnonce=mnonce, length=208)
         report = certs.AttestationReport.from_bytes(await machine.read(OUT, 208, port="priv"))
         r["report"] = (report.verify(pek), report.mnonce == mnonce, report.launch_digest, report.policy)
-        stranger = certs.make_sev_certificate(usage=certs.Usage.PEK, public_key=certs.ec.generate_private_key(
-            certs.ec.SECP384R1()).public_key())
+        stranger = certs.make_sev_certificate(usage=certs.Usage.PEK, public_key=ec.generate_private_key(
+            ec.SECP384R1()).public_key())
         with pytest.raises(certs.BadSignature):
             report.verify(stranger)
         # Teardown as KVM does it.
@@ -565,7 +567,7 @@ def test_refused_sessions_change_nothing(store, tamper, expected):
         await boot(firmware)
         pdh = _pdh(firmware)
         if tamper == "another_pdh":
-            stranger = certs.ec.generate_private_key(certs.ec.SECP384R1())
+            stranger = ec.generate_private_key(ec.SECP384R1())
             pdh = certs.make_sev_certificate(usage=certs.Usage.PDH, public_key=stranger.public_key())
         owner = GuestOwner(pdh, 0)
         blob, godh, policy = owner.session.to_bytes(), owner.godh.to_bytes(), 0

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from sevlab.firmware import certs, session
 from sevlab.firmware.commands import LAYOUTS, CommandId
 from sevlab.firmware.platform import SEVFirmware, manufacture
@@ -259,7 +261,7 @@ async def launch(firmware, policy, rng, *, asid, owner_session=None):
 def _owner_session(pdh, policy):
     """A guest owner's GODH certificate and session for the platform's PDH (valid LAUNCH_START
     and RECEIVE_START inputs)."""
-    godh_key = certs.ec.generate_private_key(certs.ec.SECP384R1())
+    godh_key = ec.generate_private_key(ec.SECP384R1())
     godh = certs.make_sev_certificate(usage=certs.Usage.PDH, public_key=godh_key.public_key())
     blob = session.build_session(godh_key, pdh.public_key.to_cryptography(), bytes(16), bytes(range(16)), policy)
     return godh.to_bytes(), blob.to_bytes()
@@ -267,7 +269,7 @@ def _owner_session(pdh, policy):
 
 def _owner_import(pek):
     """An owner's OCA and this platform's PEK signed by it (a valid PEK_CERT_IMPORT)."""
-    oca_key = certs.ec.generate_private_key(certs.ec.SECP384R1())
+    oca_key = ec.generate_private_key(ec.SECP384R1())
     oca = certs.sign_sev_certificate(certs.make_sev_certificate(usage=certs.Usage.OCA,
                                                                 public_key=oca_key.public_key()),
                                      oca_key, usage=certs.Usage.OCA, slot=1)

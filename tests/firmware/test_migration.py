@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from sevlab.firmware import certs, migration, session
 from sevlab.firmware.commands import CommandId
 from sevlab.firmware.platform import SEVFirmware, manufacture
@@ -242,7 +244,7 @@ def test_length_probes_and_send_cancel(root):
 
 
 def _fake_target(root, api_version):
-    keys = {name: certs.ec.generate_private_key(certs.ec.SECP384R1())
+    keys = {name: ec.generate_private_key(ec.SECP384R1())
             for name in ("cek_key", "oca_key", "pek_key", "pdh_key")}
     chain = certs.build_platform_chain(root, api_version=api_version, **keys)
     return (chain.pdh.to_bytes(), chain.pek.to_bytes() + chain.oca.to_bytes() + chain.cek.to_bytes(),
@@ -328,7 +330,7 @@ def test_the_sev_bit_needs_this_platforms_ark(root, other_root):
 def test_the_domain_bit_needs_the_same_oca(root):
     """DOMAIN=1: both platforms owned by one owner (PEK_CERT_IMPORT under one OCA) may migrate;
     once the target goes back to its own OCA (PEK_GEN) they may not."""
-    owner_key = certs.ec.generate_private_key(certs.ec.SECP384R1())
+    owner_key = ec.generate_private_key(ec.SECP384R1())
     owner_oca = certs.sign_sev_certificate(
         certs.make_sev_certificate(usage=certs.Usage.OCA, public_key=owner_key.public_key()),
         owner_key, usage=certs.Usage.OCA)

@@ -4,6 +4,8 @@ every command in every platform state it can reach, status codes from sev-refere
 
 import pytest
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from sevlab.firmware import certs
 from sevlab.firmware.commands import CommandId
 from sevlab.firmware.platform import API_MAJOR, API_MINOR, ID_BYTES, SEVFirmware, manufacture
@@ -174,7 +176,7 @@ def test_platform_reset_erases_the_identity_but_not_the_chip(store):
 
 
 def test_ownership_csr_import_and_back_to_self_owned(store):
-    owner_key = certs.ec.generate_private_key(certs.ec.SECP384R1())
+    owner_key = ec.generate_private_key(ec.SECP384R1())
     owner_oca = certs.sign_sev_certificate(
         certs.make_sev_certificate(usage=certs.Usage.OCA, public_key=owner_key.public_key()),
         owner_key, usage=certs.Usage.OCA)
@@ -211,8 +213,8 @@ def test_ownership_csr_import_and_back_to_self_owned(store):
     ("another_key", Status.INVALID_CERTIFICATE), ("bad_signature", Status.BAD_SIGNATURE),
     ("garbage", Status.INVALID_CERTIFICATE), ("short", Status.INVALID_LENGTH)])
 def test_pek_cert_import_refusals_change_nothing(store, tamper, expected):
-    owner_key = certs.ec.generate_private_key(certs.ec.SECP384R1())
-    stranger = certs.ec.generate_private_key(certs.ec.SECP384R1())
+    owner_key = ec.generate_private_key(ec.SECP384R1())
+    stranger = ec.generate_private_key(ec.SECP384R1())
     owner_oca = certs.sign_sev_certificate(
         certs.make_sev_certificate(usage=certs.Usage.OCA, public_key=owner_key.public_key()),
         owner_key, usage=certs.Usage.OCA)
