@@ -22,12 +22,17 @@ from .states import GuestState, PlatformState
 from .status import SEVError, Status
 
 __all__ = ["GuestContext", "GuestCommands", "GUEST_COMMANDS", "MIGRATION_COMMANDS", "NEW_GUEST_COMMANDS",
-           "ALIGNMENT", "MAX_SECRET_BYTES", "VEK_BYTES"]
+           "ALIGNMENT", "MAX_REGION_BYTES", "MAX_SECRET_BYTES", "VEK_BYTES"]
 
 #: The VEK: an AES-128 XTS key pair for the key slot, key1 ‖ key2.
 VEK_BYTES = 32
 #: LAUNCH_UPDATE_DATA, DBG_*: address and length must be multiples of 16 bytes [U].
 ALIGNMENT = 16
+#: LAUNCH_UPDATE_DATA, DBG_*: the most one command covers [U]. The spec gives LENGTH as a u32
+#: with no bound, so a firmware would read up to 4 GiB for one command; the model refuses more
+#: than 1 MiB with INVALID_LENGTH. KVM never comes near it: it issues LAUNCH_UPDATE_DATA per
+#: physically contiguous run of pinned pages and DBG_* per page.
+MAX_REGION_BYTES = 1 << 20
 #: LAUNCH_SECRET: the largest transport buffer, Linux's SEV_FW_BLOB_MAX_SIZE [U].
 MAX_SECRET_BYTES = 0x4000
 
@@ -95,9 +100,13 @@ class GuestContext:
         return dataclasses.replace(self, digest=self.digest.copy())
 
 
-def _aligned(fields, address, length):
+def _region(fields, address, length):
+    """The checks of a LAUNCH_UPDATE_DATA or DBG_* region: aligned, nonzero, bounded."""
     if fields[length] == 0 or fields[length] % ALIGNMENT:
         raise SEVError(Status.INVALID_LENGTH, f"{length} {fields[length]} is not a nonzero multiple of {ALIGNMENT}")
+    if fields[length] > MAX_REGION_BYTES:
+        raise SEVError(Status.INVALID_LENGTH, f"{length} {fields[length]} is over the model's "
+                                              f"{MAX_REGION_BYTES} bytes per command")
     if fields[address] % ALIGNMENT:
         raise SEVError(Status.INVALID_ADDRESS, f"{address} {fields[address]:#x} is not {ALIGNMENT}-byte aligned")
 
@@ -304,7 +313,7 @@ class GuestCommands:
     # The launch -----------------------------------------------------------------------------------
     async def _launch_update_data(self, fields, guest):
         self._bound(guest)
-        _aligned(fields, "address", "length")
+        _region(fields, "address", "length")
         data = await self._read_plain(fields["address"], fields["length"])
         guest.digest.update(data)
         await self._write_guest(guest, fields["address"], data)
@@ -315,7 +324,7 @@ class GuestCommands:
         self._bound(guest)
         if fields["length"] != measurement.VMSA_SIZE:
             raise SEVError(Status.INVALID_LENGTH, f"a VMSA is {measurement.VMSA_SIZE} bytes, not {fields['length']}")
-        _aligned(fields, "address", "length")
+        _region(fields, "address", "length")
         vmsa = await self._read_plain(fields["address"], measurement.VMSA_SIZE)
         guest.digest.update_vmsa(vmsa)
         await self._write_guest(guest, fields["address"], vmsa)
@@ -362,8 +371,8 @@ class GuestCommands:
         if PolicyFlags.NODBG in guest.policy.flags:
             raise SEVError(Status.POLICY_FAILURE, "the guest policy has NODBG")
         self._bound(guest)
-        _aligned(fields, "src_address", "length")
-        _aligned(fields, "dst_address", "length")
+        _region(fields, "src_address", "length")
+        _region(fields, "dst_address", "length")
 
     async def _dbg_decrypt(self, fields, guest):
         self._debug_allowed(fields, guest)

@@ -12,9 +12,9 @@ import pytest
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sevlab.firmware import certs, measurement, migration, secret, session
+from sevlab.firmware import certs, guest, measurement, migration, secret, session
 from sevlab.firmware.commands import CommandId
-from sevlab.firmware.guest import GUEST_COMMANDS, NEW_GUEST_COMMANDS
+from sevlab.firmware.guest import ALIGNMENT, GUEST_COMMANDS, NEW_GUEST_COMMANDS
 from sevlab.firmware.platform import API_MAJOR, API_MINOR, BUILD, SEVFirmware, manufacture
 from sevlab.firmware.policy import PolicyFlags
 from sevlab.firmware.states import GuestState, PlatformState
@@ -532,20 +532,40 @@ def test_decommission_of_an_active_guest_is_refused(store):
     assert on_model(scenario, store) == (Status.ACTIVE, 1)
 
 
-def test_launch_update_needs_an_activated_guest_and_aligned_buffers(store):
+def test_launch_update_needs_an_activated_guest_and_aligned_bounded_buffers(store):
+    too_long = guest.MAX_REGION_BYTES + ALIGNMENT
+
     async def scenario(firmware):
         await boot(firmware)
         handle = (await ok(firmware, C.LAUNCH_START))["handle"]
         r = [(await issue(firmware, C.LAUNCH_UPDATE_DATA, handle=handle, address=GUEST, length=64))[0]]
         await ok(firmware, C.ACTIVATE, handle=handle, asid=2)
-        for address, length in ((GUEST + 8, 64), (GUEST, 60), (GUEST, 0), (CBIT - 32, 64)):
+        for address, length in ((GUEST + 8, 64), (GUEST, 60), (GUEST, 0), (CBIT - 32, 64), (GUEST, too_long)):
             r.append((await issue(firmware, C.LAUNCH_UPDATE_DATA, handle=handle, address=address,
                                   length=length))[0])
+        r.append(firmware.guests[handle].digest.length)
+        # The largest region one command takes is accepted and measured whole.
+        await ok(firmware, C.LAUNCH_UPDATE_DATA, handle=handle, address=GUEST, length=guest.MAX_REGION_BYTES)
         r.append(firmware.guests[handle].digest.length)
         return r
 
     assert on_model(scenario, store) == [Status.INACTIVE, Status.INVALID_ADDRESS, Status.INVALID_LENGTH,
-                                         Status.INVALID_LENGTH, Status.INVALID_ADDRESS, 0]
+                                         Status.INVALID_LENGTH, Status.INVALID_ADDRESS, Status.INVALID_LENGTH,
+                                         0, guest.MAX_REGION_BYTES]
+
+
+def test_debug_commands_take_at_most_one_bounded_region(store):
+    async def scenario(firmware):
+        await boot(firmware)
+        handle = (await ok(firmware, C.LAUNCH_START))["handle"]
+        await ok(firmware, C.ACTIVATE, handle=handle, asid=2)
+        before = await observe(firmware, handle)
+        r = [(await issue(firmware, command, handle=handle, src_address=src, dst_address=dst,
+                          length=guest.MAX_REGION_BYTES + ALIGNMENT))[0]
+             for command, src, dst in ((C.DBG_DECRYPT, GUEST | CBIT, PLAIN), (C.DBG_ENCRYPT, PLAIN, GUEST | CBIT))]
+        return r, before == await observe(firmware, handle)
+
+    assert on_model(scenario, store) == ([Status.INVALID_LENGTH] * 2, True)
 
 
 # Refused sessions and secrets -------------------------------------------------------------------
