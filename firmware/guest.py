@@ -83,7 +83,9 @@ class GuestContext:
     ``vek`` is key1 ‖ key2 for the key slot; ``tek``/``tik`` the transport keys (from the
     guest owner's session, or the firmware's own; SEND_START replaces them with fresh ones,
     RECEIVE_START takes them from the source's session); ``asid`` the ASID it is bound to, or None;
-    ``measure`` the MEASURE of the last LAUNCH_MEASURE (the LAUNCH_SECRET MAC covers it).
+    ``measure`` the MEASURE of the last LAUNCH_MEASURE (the LAUNCH_SECRET MAC covers it);
+    ``packet_sequence`` the number of the next migration packet it sends (SUPDATE) or expects
+    (RUPDATE), None before its first SEND_START or RECEIVE_START (``migration.py``, [U]).
     """
     handle: int
     policy: GuestPolicy
@@ -94,6 +96,7 @@ class GuestContext:
     digest: LaunchDigest = dataclasses.field(default_factory=LaunchDigest)
     asid: int | None = None
     measure: bytes | None = None
+    packet_sequence: int | None = None
 
     def copy(self):
         """A deep copy (the launch digest included), for the mailbox's snapshot."""

@@ -219,9 +219,8 @@ class MigrationCommands:
       public: this one is the model's. Not covered: the guest address (the hypervisor owns the
       guest's layout, as on real legacy SEV), and packets dropped at the end of a migration
       (RECEIVE_FINISH does not know how many were sent). Packets of another migration fail the
-      MAC (another TIK). The counts are kept per handle beside the guest contexts
-      (:meth:`packet_sequence`) and change only as a command's last step, so a refused command
-      leaves them as they were.
+      MAC (another TIK). The count is the guest context's ``packet_sequence``, so the mailbox's
+      restore of a refused command covers it like the rest of the context.
     - RECEIVE_START needs both the source's PDH and the session (else ``INVALID_PARAM``); the
       PDH is checked for format and usage like a GODH, not for signatures (the buffer carries
       no chain). The policy rules are LAUNCH_START's; handle ≠ 0 shares that guest's VEK under
@@ -230,27 +229,6 @@ class MigrationCommands:
     - RECEIVE_UPDATE_*: the header length must be 52; FLAGS ≠ 0 is ``UNSUPPORTED``, GUEST_LEN ≠
       TRANS_LEN ``INVALID_LENGTH``, a MAC that does not check ``BAD_MEASUREMENT`` (§5, §20.1).
     """
-
-    def packet_sequence(self, handle):
-        """The sequence number of the next packet the guest ``handle`` sends (SUPDATE) or
-        expects (RUPDATE) in its current migration; None if it has not started one.
-
-        The counts live beside the guest contexts, not in them (``GuestContext`` is
-        ``guest.py``'s): every handler changes them only as its last step, after everything
-        that can fail, so the mailbox's restore of a refused command need not cover them.
-        Handles are never reused, and SEND_START and RECEIVE_START set the count afresh.
-        """
-        if handle not in self.guests:
-            return None
-        return getattr(self, "_packet_sequences", {}).get(handle)
-
-    def _sequences(self):
-        # Created on first use: SEVFirmware.__init__ (platform.py) does not know of it.
-        try:
-            return self._packet_sequences
-        except AttributeError:
-            self._packet_sequences = {}
-            return self._packet_sequences
 
     # SEND ------------------------------------------------------------------------------------
     async def _send_start(self, fields, guest):
@@ -279,7 +257,7 @@ class MigrationCommands:
         await self._write(fields["session_address"], blob.to_bytes())
         guest.tek, guest.tik = tek, tik
         guest.state = GuestState.SUPDATE
-        self._sequences()[guest.handle] = 0             # [U] a new migration counts from 0
+        guest.packet_sequence = 0                       # [U] a new migration counts from 0
         return outputs
 
     async def _target_chain(self, fields):
@@ -326,12 +304,12 @@ class MigrationCommands:
         self._check_range(fields["header_address"], MIGRATION_HEADER_SIZE)
         self._check_range(fields["trans_address"], length)
         plaintext = await self._read_guest(guest, fields["guest_address"], length)
-        sequence = self._sequences()[guest.handle]
+        sequence = guest.packet_sequence
         packet = seal_packet(guest.tek, guest.tik, plaintext, vmsa=vmsa, sequence=sequence)
         # Both or neither: a header the unit refuses must not leave the transport data written.
         await self._write_all([(fields["trans_address"], packet.trans),
                                (fields["header_address"], packet.header.to_bytes())])
-        self._sequences()[guest.handle] = sequence + 1  # [U] only once the packet is out
+        guest.packet_sequence = sequence + 1            # [U] only once the packet is out
         return {"header_length": MIGRATION_HEADER_SIZE, "trans_length": length}
 
     async def _send_update_vmsa(self, fields, guest):
@@ -352,7 +330,7 @@ class MigrationCommands:
             raise SEVError(Status.INVALID_PARAM, "RECEIVE_START needs the source's PDH and the session")
         tek, tik = await self._open_session(fields, policy, cert="pdh_cert")
         handle = self._add_guest(policy, GuestState.RUPDATE, tek, tik, shared)
-        self._sequences()[handle] = 0                   # [U] the first packet is number 0
+        self.guests[handle].packet_sequence = 0         # [U] the first packet is number 0
         return {"handle": handle}
 
     async def _receive_update_data(self, fields, guest, *, vmsa=False):
@@ -369,7 +347,7 @@ class MigrationCommands:
         await self._guest_range(fields["guest_address"], fields["guest_length"])
         header = await self._read(fields["header_address"], MIGRATION_HEADER_SIZE)
         trans = await self._read(fields["trans_address"], fields["trans_length"])
-        sequence = self._sequences()[guest.handle]
+        sequence = guest.packet_sequence
         try:
             plaintext = open_packet(guest.tek, guest.tik, header, trans, fields["guest_length"], vmsa=vmsa,
                                     sequence=sequence)
@@ -380,7 +358,7 @@ class MigrationCommands:
         except PacketMACError as error:
             raise SEVError(Status.BAD_MEASUREMENT, str(error)) from None      # [U] §5, §20.1
         await self._write_guest(guest, fields["guest_address"], plaintext)
-        self._sequences()[guest.handle] = sequence + 1  # [U] only once the packet is in
+        guest.packet_sequence = sequence + 1            # [U] only once the packet is in
 
     async def _receive_update_vmsa(self, fields, guest):
         return await self._receive_update_data(fields, guest, vmsa=True)

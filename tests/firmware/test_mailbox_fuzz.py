@@ -316,7 +316,8 @@ async def set_up(firmware, example):
 async def observe(firmware):
     """Everything the host or a guest can see of the firmware, except memory."""
     machine, slots = firmware.machine, KeySlotDriver(firmware.machine)
-    guests = {handle: (g.policy.to_int(), g.state, g.asid, g.vek, g.tek, g.tik, g.measure, g.digest.digest())
+    guests = {handle: (g.policy.to_int(), g.state, g.asid, g.vek, g.tek, g.tik, g.measure, g.digest.digest(),
+                       g.packet_sequence)
               for handle, g in firmware.guests.items()}
     return {
         "platform_status": await call(firmware, C.PLATFORM_STATUS, OBSERVE),
@@ -324,8 +325,6 @@ async def observe(firmware):
         "guest_status": {handle: await call(firmware, C.GUEST_STATUS, OBSERVE, handle=handle) for handle in HANDLES},
         "guest_contexts": guests,
         "dirty_asids": (set(firmware.dirty_asids), firmware.wbinvd_count_at_deactivate),
-        # The migration packets' sequence numbers (migration.py keeps them beside the snapshot).
-        "packet_sequences": dict(getattr(firmware, "_packet_sequences", {})),
         "slots_valid": [await slots.valid(slot) for slot in SLOTS],
         "unit": await UnitDriver(machine).config(),
     }

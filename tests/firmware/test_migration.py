@@ -373,7 +373,7 @@ async def observe_target(firmware):
     machine = firmware.machine
     slots = KeySlotDriver(machine)
     return {"platform": await ok(firmware, C.PLATFORM_STATUS), "store": firmware.store.snapshot(),
-            "guests": {h: (g.state, g.asid, g.tek, g.tik, g.vek, g.digest.digest(), firmware.packet_sequence(h))
+            "guests": {h: (g.state, g.asid, g.tek, g.tik, g.vek, g.digest.digest(), g.packet_sequence)
                        for h, g in firmware.guests.items()},
             "slots": [await slots.valid(n) for n in range(machine.config.slots)],
             "memory": await machine.dram_read(GUEST, 2 * PAGE)}
@@ -483,7 +483,7 @@ def test_replayed_and_reordered_packets_are_refused_and_change_nothing(root):
         await boot(b)
         handle = await running_guest(a, 0, pages)
         source_pdh, blob, policy, packets = await send(a, handle, await exported_identity(b), PAGES)
-        r["source_count"] = a.packet_sequence(handle)
+        r["source_count"] = a.guests[handle].packet_sequence
         new = (await receive_start(b, source_pdh, blob, policy))[1]["handle"]
         await ok(b, C.ACTIVATE, handle=new, asid=1)
 
@@ -502,7 +502,7 @@ def test_replayed_and_reordered_packets_are_refused_and_change_nothing(root):
         r["swapped"] = await refused(2, 2)                   # packet 2 before packet 1
         r["in_order"] = [await deliver(1, 1), await deliver(2, 2)]
         r["replayed_last"] = await refused(2, 2)
-        r["target_count"] = b.packet_sequence(new)
+        r["target_count"] = b.guests[new].packet_sequence
         await ok(b, C.RECEIVE_FINISH, handle=new)
         r["moved"] = await b.machine.read(GUEST | CBIT, PAGES * PAGE, asid=1, port="priv")
         return r
@@ -537,9 +537,9 @@ def test_a_receive_that_fails_part_way_does_not_advance_the_count(root, monkeypa
         with monkeypatch.context() as patch:
             patch.setattr(b, "_write_guest", failing_write)
             failed = (await put_secret(b, new, packet, GUEST | CBIT, command=C.RECEIVE_UPDATE_DATA))[0]
-        count = b.packet_sequence(new)
+        count = b.guests[new].packet_sequence
         again = (await put_secret(b, new, packet, GUEST | CBIT, command=C.RECEIVE_UPDATE_DATA))[0]
-        return failed, count, again, b.packet_sequence(new), await b.machine.read(GUEST | CBIT, PAGE, asid=1,
+        return failed, count, again, b.guests[new].packet_sequence, await b.machine.read(GUEST | CBIT, PAGE, asid=1,
                                                                                    port="priv")
 
     failed, count, again, final, moved = on_two(scenario, platform(root), platform(root))
