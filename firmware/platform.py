@@ -24,7 +24,7 @@ from .states import PlatformState
 from .status import SEVError, Status
 from .store import private_key_from_text, private_key_to_text
 
-__all__ = ["SEVFirmware", "API_MAJOR", "API_MINOR", "BUILD", "manufacture", "ID_BYTES"]
+__all__ = ["SEVFirmware", "API_MAJOR", "API_MINOR", "BUILD", "manufacture", "check_store", "ID_BYTES"]
 
 API_MAJOR, API_MINOR = certs.DEFAULT_API_VERSION
 BUILD = 1               # the model's own build number: not an AMD firmware build
@@ -69,6 +69,29 @@ def manufacture(store, root):
     store.save()
 
 
+def check_store(store):
+    """Refuse a store that holds no chip or a damaged item (ValueError naming it): the firmware
+    must not fail half-way through a command on a store it cannot read."""
+    if "cek_key" not in store:
+        raise ValueError("the store holds no chip: call manufacture(store, root) once first")
+    required = ("chip_id", "cek_key", "cek_cert", "ark_cert", "ask_cert")
+    parsers = {"chip_id": lambda text: bytes.fromhex(text)[ID_BYTES - 1],
+               "ark_cert": lambda text: certs.AMDCertificate.from_bytes(bytes.fromhex(text)),
+               "ask_cert": lambda text: certs.AMDCertificate.from_bytes(bytes.fromhex(text))}
+    for role in ("cek", "oca", "pek", "pdh"):
+        parsers[f"{role}_key"] = private_key_from_text
+        parsers[f"{role}_cert"] = lambda text: certs.SEVCertificate.from_bytes(bytes.fromhex(text))
+    for name, parse in parsers.items():
+        if name not in store:
+            if name in required:
+                raise ValueError(f"the store has no {name}")
+            continue
+        try:
+            parse(store.get(name))
+        except (ValueError, TypeError, AttributeError, IndexError, certs.CertificateError) as error:
+            raise ValueError(f"the store's {name} is damaged: {error}") from None
+
+
 class SEVFirmware(MigrationCommands, GuestCommands):
     """The AMD Secure Processor's SEV firmware, on a machine.
 
@@ -83,8 +106,7 @@ class SEVFirmware(MigrationCommands, GuestCommands):
     api_major, api_minor, build = API_MAJOR, API_MINOR, BUILD
 
     def __init__(self, machine, store):
-        if "cek_key" not in store:
-            raise ValueError("the store holds no chip: call manufacture(store, root) once first")
+        check_store(store)
         self.machine = machine
         self.store = store
         self.state = PlatformState.UNINIT

@@ -33,14 +33,32 @@ class PlatformStore:
     Parameters
     ----------
     path : path-like or None
-        A JSON file; None keeps the state in memory only (it lasts as long as this object).
+        A JSON file, read if it exists; None keeps the state in memory only (it lasts as long as
+        this object).
+
+    Raises
+    ------
+    OSError
+        The file exists but cannot be read.
+    ValueError
+        The file is not a JSON object (not a store this class wrote).
     """
 
     def __init__(self, path=None):
         self._path = None if path is None else pathlib.Path(path)
         self._items = {}
         if self._path is not None and self._path.exists():
-            self._items = json.loads(self._path.read_text())
+            try:
+                items = json.loads(self._path.read_text())
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise ValueError(f"{self._path} is not a platform store: {error}") from None
+            if not isinstance(items, dict):
+                raise ValueError(f"{self._path} is not a platform store: not a JSON object")
+            self._items = items
+
+    @property
+    def path(self):
+        return self._path
 
     def __contains__(self, name):
         return name in self._items

@@ -1,1 +1,4 @@
-"""The KVM-like hypervisor, guest OS and guest owner models. Not built yet: issue 6 builds them."""
+"""The KVM-like hypervisor, guest OS and guest owner models (issue 6).
+
+Built so far: ``psp.py``, the host's driver for the SEV firmware's mailbox.
+"""

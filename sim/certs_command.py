@@ -4,24 +4,32 @@
 OCA, PEK, PDH) in any order, tells each apart by its own fields, checks the chain
 ARK -> ASK -> CEK -> PEK <- OCA, PEK -> PDH and prints one line per certificate and per signature.
 Exit status 0: every signature verified and no role is missing; 1: a signature, a link or a role
-failed; 2: a file could not be read or parsed. ``sevlab certs export DIR`` writes a freshly
-generated platform chain under a simulated AMD root (marked as such in every output); the
-firmware model's persistent platform keys will be wired in later. See ``firmware/README.md``.
+failed; 2: a file could not be read or parsed. ``sevlab certs export DIR [--store FILE]`` writes
+the chain of a model platform — the one persisted in FILE (made there on first use), or a new
+one — as its firmware exports it: PDH_CERT_EXPORT through the mailbox for the PDH, PEK, OCA and
+CEK, and the ARK and ASK of its simulated AMD root (marked as such in every output), as a host
+would fetch AMD's from the key server. See ``firmware/README.md``.
 """
 
 import pathlib
 import sys
 
-from ..firmware.certs import (CertificateError, ChainError, PlatformChain, SimulatedAMDRoot,
-                              build_platform_chain, certificate_line, load_certificate,
-                              verify_chain)
+from ..firmware.certs import (SIMULATED_MARK, AMDCertificate, CertificateError, ChainError,
+                              PlatformChain, SEVCertificate, SimulatedAMDRoot, certificate_line,
+                              load_certificate, verify_chain)
+from ..firmware.commands import CommandId
+from ..firmware.platform import SEVFirmware, check_store, manufacture
+from ..firmware.states import PlatformState
+from ..firmware.store import PlatformStore
+from ..hypervisor.psp import PSPDriver
 from .cli import CommandError
+from .machine import run as run_machine
 
-__all__ = ["NAME", "HELP", "add_arguments", "run", "verify_files", "export_chain"]
+__all__ = ["NAME", "HELP", "add_arguments", "run", "verify_files", "open_platform", "export_chain"]
 
 NAME = "certs"
 HELP = ("verify a SEV certificate chain (ARK, ASK, CEK, OCA, PEK, PDH files in any order), or "
-        "export a freshly generated one under a simulated AMD root")
+        "export a model platform's chain (under a simulated AMD root)")
 
 
 def add_arguments(parser):
@@ -35,16 +43,20 @@ def add_arguments(parser):
                     "or parsed.")
     verify.add_argument("files", nargs="+", metavar="FILE")
     export = actions.add_parser(
-        "export", help="write a freshly generated platform chain under a simulated AMD root "
-                       "(the firmware model's persistent platform will be wired in later)",
-        description="Write ark.cert, ask.cert, cek.cert, oca.cert, pek.cert and pdh.cert for a "
-                    "platform made up on the spot: new P-384 platform keys under a new simulated "
-                    "AMD root whose key IDs read 'SEVLAB SIMULATED'. The private keys are not "
-                    "kept. The firmware model's persistent platform keys will be wired in later.")
+        "export", help="write a model platform's chain, as its firmware exports it",
+        description="Write ark.cert, ask.cert, cek.cert, oca.cert, pek.cert and pdh.cert of a model "
+                    "platform: the one kept in --store FILE (a new one is made and saved there if "
+                    "FILE does not exist), else a new one that is not kept. The firmware model "
+                    "runs INIT and PDH_CERT_EXPORT through its mailbox; the ARK and ASK are its "
+                    "simulated AMD root's, whose key IDs read 'SEVLAB SIMULATED'. No private key "
+                    "is written anywhere but the store.")
     export.add_argument("directory", metavar="DIR", help="created if missing")
-    export.add_argument("--ark-bits", type=int, choices=(2048, 4096), default=4096,
-                        help="RSA size of the simulated ARK and ASK: 4096 signs with SHA-384 "
-                             "(Rome onwards), 2048 with SHA-256 (Naples); default %(default)s")
+    export.add_argument("--store", metavar="FILE", type=pathlib.Path,
+                        help="the platform's persistent state (JSON); made on first use")
+    export.add_argument("--ark-bits", type=int, choices=(2048, 4096), default=None,
+                        help="RSA size of a new platform's simulated ARK and ASK: 4096 signs with "
+                             "SHA-384 (Rome onwards), 2048 with SHA-256 (Naples); default 4096. "
+                             "Only for a new platform: a stored one keeps its root")
     export.add_argument("--force", action="store_true", help="overwrite existing .cert files")
 
 
@@ -81,16 +93,72 @@ def verify_files(paths, out=None):
     return 0 if report.ok else 1
 
 
-def export_chain(directory, *, ark_bits, force=False, out=None):
-    """Generate a simulated platform chain and write its six files; returns 0.
+def open_platform(path, *, ark_bits=None):
+    """The platform store at ``path`` (made and manufactured under a new simulated root if the
+    file does not exist), or a new in-memory one when ``path`` is None; returns ``(store, what)``
+    with ``what`` saying which it is.
 
     Raises
     ------
     CommandError
-        DIR is not a directory, a file exists (without ``force``), or a write fails.
+        The file cannot be read, is not a store, holds no platform, or ``ark_bits`` asks a stored
+        platform for another root.
     """
-    from cryptography.hazmat.primitives.asymmetric import ec
+    if path is not None and path.exists():
+        try:
+            store = PlatformStore(path)
+        except OSError as error:
+            raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        if "cek_key" not in store:
+            raise CommandError(f"{path} holds no sevlab platform (no manufactured chip)")
+        try:
+            check_store(store)
+        except ValueError as error:
+            raise CommandError(f"{path}: {error}") from None
+        bits = AMDCertificate.from_bytes(bytes.fromhex(store.get("ark_cert"))).bits
+        if ark_bits not in (None, bits):
+            raise CommandError(f"the platform in {path} has an RSA-{bits} root; --ark-bits "
+                               f"{ark_bits} applies only to a new platform")
+        return store, f"the platform kept in {path}"
+    store = PlatformStore(path)
+    manufacture(store, SimulatedAMDRoot.generate(bits=ark_bits or 4096))
+    if path is None:
+        return store, "a new platform, not kept (--store FILE keeps one)"
+    return store, f"a new platform, kept in {path}"
 
+
+async def _exported_chain(firmware):
+    """(ARK, ASK, CEK, OCA, PEK, PDH) as a host gets them: INIT if needed (the first INIT
+    makes the OCA, PEK and PDH) and PDH_CERT_EXPORT through the mailbox; the ARK and ASK are
+    the manufactured ones (AMD's key server's role)."""
+    psp = PSPDriver(firmware)
+    if (await psp.call(CommandId.PLATFORM_STATUS))["state"] == PlatformState.UNINIT:
+        await psp.call(CommandId.INIT)
+    size = SEVCertificate.SIZE
+    pdh_address = psp.buffer_address + 0x1000
+    chain_address = pdh_address + size
+    await psp.call(CommandId.PDH_CERT_EXPORT, pdh_cert_address=pdh_address, pdh_cert_length=size,
+                   cert_chain_address=chain_address, cert_chain_length=3 * size)
+    machine = firmware.machine
+    raw_pdh = await machine.read(pdh_address, size, port="priv")
+    raw_chain = await machine.read(chain_address, 3 * size, port="priv")
+    pek, oca, cek = (SEVCertificate.from_bytes(raw_chain[n * size:(n + 1) * size]) for n in range(3))
+    ark, ask = firmware.platform_chain()[:2]
+    return ark, ask, cek, oca, pek, SEVCertificate.from_bytes(raw_pdh)
+
+
+def export_chain(directory, *, store_path=None, ark_bits=None, force=False, out=None):
+    """Write the six certificate files of a model platform (see :func:`open_platform`);
+    returns 0.
+
+    Raises
+    ------
+    CommandError
+        DIR is not a directory, a file exists (without ``force``), the store is unusable, or a
+        write fails.
+    """
     out = out or sys.stdout
     directory = pathlib.Path(directory)
     if directory.exists() and not directory.is_dir():
@@ -99,28 +167,27 @@ def export_chain(directory, *, ark_bits, force=False, out=None):
     existing = [str(target) for target in targets if target.exists()]
     if existing and not force:
         raise CommandError(f"{existing[0]} exists; not overwriting it without --force")
-    root = SimulatedAMDRoot.generate(bits=ark_bits)
-    keys = {name: ec.generate_private_key(ec.SECP384R1())
-            for name in ("cek_key", "oca_key", "pek_key", "pdh_key")}
-    chain = build_platform_chain(root, **keys)
-    report = chain.verify()
-    if not report.ok:           # the model signing its own chain wrongly is a bug, not bad input
+    store, what = open_platform(store_path, ark_bits=ark_bits)
+    chain = run_machine(lambda machine: _exported_chain(SEVFirmware(machine, store)),
+                        backend="model")[0]
+    report = verify_chain(chain)
+    if not report.ok:           # the firmware signing its own chain wrongly is a bug, not bad input
         raise AssertionError("\n".join(report.lines()))
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        for target, data in zip(targets, chain.files().values()):
-            target.write_bytes(data)
+        for target, cert in zip(targets, chain):
+            target.write_bytes(cert.to_bytes())
     except OSError as error:
         raise CommandError(f"cannot write to {directory}: {error.strerror or error}") from None
-    names = {cert.usage: str(target) for cert, target in zip(chain.certificates(), targets)}
+    names = {cert.usage: str(target) for cert, target in zip(chain, targets)}
     for line in report.lines(names):
         out.write(line + "\n")
-    out.write(f"wrote {len(targets)} files to {directory}; {root.describe()}; the private keys "
-              f"were not kept (the firmware model's persistent platform will be wired in later)\n")
+    out.write(f"wrote {len(targets)} files to {directory}: {what}; {SIMULATED_MARK}\n")
     return 0
 
 
 def run(args):
     if args.action == "verify":
         return verify_files(args.files)
-    return export_chain(args.directory, ark_bits=args.ark_bits, force=args.force)
+    return export_chain(args.directory, store_path=args.store, ark_bits=args.ark_bits,
+                        force=args.force)

@@ -1,22 +1,17 @@
-"""Helpers the firmware tests share: the mailbox as a host drives it, and the real SEV data."""
+"""Helpers the firmware tests share: the mailbox as the host's driver drives it, and the real SEV
+data."""
 
 import pathlib
 
-from sevlab.firmware.commands import LAYOUTS
+from sevlab.hypervisor.psp import COMMAND_BUFFER, PSPDriver
 
-BUFFER = 0x10_0000          # where the host puts command buffers
+BUFFER = COMMAND_BUFFER     # where the host puts command buffers
 SEV_DATA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "sev-data"
 
 
 async def issue(firmware, command, **fields):
-    """Write the command's buffer through the privileged port, run it, read the buffer back."""
-    layout = LAYOUTS[command]
-    machine = firmware.machine
-    if layout.size:
-        await machine.write(BUFFER, layout.pack(fields), port="priv")
-    status = await firmware.command(command, BUFFER if layout.size else 0)
-    outputs = layout.unpack(await machine.read(BUFFER, layout.size, port="priv")) if layout.size else {}
-    return status, outputs
+    """Run a command as the host's driver does; returns ``(Status, outputs)``."""
+    return await PSPDriver(firmware, BUFFER).issue(command, **fields)
 
 
 def sev_data(relative):

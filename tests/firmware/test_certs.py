@@ -7,6 +7,7 @@ ARK/ASK pair), then the model's own signing under the simulated root. See
 __all__ = []
 
 import dataclasses
+import json
 import hashlib
 import pathlib
 import random
@@ -596,6 +597,63 @@ def test_cli_exports_a_simulated_chain_that_verifies(capsys, tmp_path):
     status, _, err = run_cli(capsys, "certs", "export", tmp_path / "chain", "--ark-bits", "2048",
                              "--force")
     assert (status, err) == (0, "")
+
+
+def test_cli_exports_the_stored_platform_as_its_firmware_does(capsys, tmp_path):
+    """With --store the chain is the persistent platform's: made on first use, the same files
+    on every later export, and the PDH is the one the firmware's PDH_CERT_EXPORT gives."""
+    store = tmp_path / "platform.json"
+    status, out, err = run_cli(capsys, "certs", "export", tmp_path / "a", "--store", store, "--ark-bits", "2048")
+    assert (status, err) == (0, ""), err
+    assert f"a new platform, kept in {store}" in out.splitlines()[-1]
+    status, out, err = run_cli(capsys, "certs", "export", tmp_path / "b", "--store", store)
+    assert (status, err) == (0, ""), err
+    assert f"the platform kept in {store}" in out.splitlines()[-1]
+    first = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+    assert first == {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir()}
+    assert AMDCertificate.from_bytes(first["ark.cert"]).bits == 2048
+    persisted = json.loads(store.read_text())
+    assert bytes.fromhex(persisted["pdh_cert"]) == first["pdh.cert"]
+    assert bytes.fromhex(persisted["cek_cert"]) == first["cek.cert"]
+    # No private key leaves the store: none of the six files holds one of its PEM bodies.
+    pems = [value for name, value in persisted.items() if name.endswith("_key")]
+    assert len(pems) == 4 and not any(pem.encode() in data for pem in pems for data in first.values())
+    # Another new platform has other keys.
+    status, _, _ = run_cli(capsys, "certs", "export", tmp_path / "c")
+    assert status == 0 and (tmp_path / "c" / "cek.cert").read_bytes() != first["cek.cert"]
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "is not a platform store"),
+    ('["a list"]', "is not a platform store"),
+    ("{}", "holds no sevlab platform"),
+    ('{"cek_key": "not a PEM"}', "the store has no chip_id"),
+])
+def test_cli_export_refuses_an_unusable_store(capsys, tmp_path, content, message):
+    store = tmp_path / "platform.json"
+    store.write_text(content)
+    status, out, err = run_cli(capsys, "certs", "export", tmp_path / "chain", "--store", store)
+    assert status == 2 and out == "" and err.count("\n") == 1 and message in err, err
+    assert store.read_text() == content and not (tmp_path / "chain").exists()
+
+
+@pytest.mark.parametrize("item,value", [("pdh_cert", "00" * 16), ("pek_key", "-----BEGIN nothing"),
+                                        ("chip_id", "abcd"), ("ark_cert", 7)])
+def test_cli_export_names_a_damaged_store_item(capsys, tmp_path, item, value):
+    store = tmp_path / "platform.json"
+    assert run_cli(capsys, "certs", "export", tmp_path / "a", "--store", store)[0] == 0
+    damaged = {**json.loads(store.read_text()), item: value}
+    store.write_text(json.dumps(damaged))
+    status, out, err = run_cli(capsys, "certs", "export", tmp_path / "b", "--store", store)
+    assert status == 2 and f"the store's {item} is damaged" in err and err.count("\n") == 1, err
+    assert json.loads(store.read_text()) == damaged
+
+
+def test_cli_export_keeps_a_stored_platforms_root(capsys, tmp_path):
+    store = tmp_path / "platform.json"
+    assert run_cli(capsys, "certs", "export", tmp_path / "a", "--store", store)[0] == 0
+    status, out, err = run_cli(capsys, "certs", "export", tmp_path / "b", "--store", store, "--ark-bits", "2048")
+    assert status == 2 and "has an RSA-4096 root" in err and err.count("\n") == 1, err
 
 
 def test_cli_missing_link_exits_1(capsys):
