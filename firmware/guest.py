@@ -140,14 +140,16 @@ class GuestCommands:
         plain, cbit = await self._guest_range(address, len(data))
         await self._write_as(plain | cbit, data, guest.asid)
 
-    async def _read_plain(self, address, length):
-        """Read shared memory in plaintext (ASID 0, C-bit cleared)."""
-        plain, _ = await self._guest_range(address, length)
-        return await self._read(plain, length)
+    async def _read_host(self, address, length):
+        """Read host memory as its address says (ASID 0): with the C-bit through the host's SME
+        key in slot 0, as Linux passes ``__sme_page_pa()`` when host SME is on; without it in
+        plaintext."""
+        await self._guest_range(address, length)
+        return await self._read(address, length)
 
-    async def _write_plain(self, address, data):
-        plain, _ = await self._guest_range(address, len(data))
-        await self._write(plain, data)
+    async def _write_host(self, address, data):
+        await self._guest_range(address, len(data))
+        await self._write(address, data)
 
     async def _read_as(self, address, length, asid):
         self._check_range(address, length)
@@ -317,7 +319,7 @@ class GuestCommands:
     async def _launch_update_data(self, fields, guest):
         self._bound(guest)
         _region(fields, "address", "length")
-        data = await self._read_plain(fields["address"], fields["length"])
+        data = await self._read_host(fields["address"], fields["length"])
         guest.digest.update(data)
         await self._write_guest(guest, fields["address"], data)
 
@@ -328,7 +330,7 @@ class GuestCommands:
         if fields["length"] != measurement.VMSA_SIZE:
             raise SEVError(Status.INVALID_LENGTH, f"a VMSA is {measurement.VMSA_SIZE} bytes, not {fields['length']}")
         _region(fields, "address", "length")
-        vmsa = await self._read_plain(fields["address"], measurement.VMSA_SIZE)
+        vmsa = await self._read_host(fields["address"], measurement.VMSA_SIZE)
         guest.digest.update_vmsa(vmsa)
         await self._write_guest(guest, fields["address"], vmsa)
 
@@ -381,12 +383,12 @@ class GuestCommands:
         self._debug_allowed(fields, guest)
         await self._guest_range(fields["dst_address"], fields["length"])
         data = await self._read_guest(guest, fields["src_address"], fields["length"])
-        await self._write_plain(fields["dst_address"], data)
+        await self._write_host(fields["dst_address"], data)
 
     async def _dbg_encrypt(self, fields, guest):
         self._debug_allowed(fields, guest)
         await self._guest_range(fields["dst_address"], fields["length"])
-        data = await self._read_plain(fields["src_address"], fields["length"])
+        data = await self._read_host(fields["src_address"], fields["length"])
         await self._write_guest(guest, fields["dst_address"], data)
 
     async def _attestation(self, fields, guest):

@@ -15,7 +15,7 @@ import secrets
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..sim.machine import BusError, SystemDriver, UnitDriver
+from ..sim.machine import BusError, KeySlotDriver, SystemDriver, UnitDriver
 from . import certs
 from .commands import LAYOUTS, CommandId
 from .guest import GUEST_COMMANDS, NEW_GUEST_COMMANDS, GuestCommands
@@ -116,6 +116,16 @@ class SEVFirmware(MigrationCommands, GuestCommands):
         # ASIDs deactivated since the last DF_FLUSH, and the WBINVD count when the last was.
         self.dirty_asids = set()
         self.wbinvd_count_at_deactivate = None
+
+    # Reset ----------------------------------------------------------------------------------
+    async def power_on(self, *, sme=True, tsme=False):
+        """What happens at every reset before the host runs, done by the secure processor's boot
+        code and the BIOS: a fresh random SME key into key slot 0 (the host's key; nobody ever
+        reads it, and a reset loses it with all host ciphertext), then the unit's mode: ``sme``
+        (SYSCFG.MemEncryptionModEn: the C-bit selects encryption) and ``tsme`` (every host line
+        encrypted with slot 0, C-bit or not)."""
+        await KeySlotDriver(self.machine).install(0, secrets.token_bytes(16), secrets.token_bytes(16))
+        await UnitDriver(self.machine).configure(sme_enable=sme, tsme=tsme)
 
     # The mailbox ----------------------------------------------------------------------------
     async def command(self, command_id, buffer_address=0):

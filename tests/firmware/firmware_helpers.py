@@ -11,7 +11,7 @@ SEV_DATA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "sev-data"
 
 async def issue(firmware, command, **fields):
     """Run a command as the host's driver does; returns ``(Status, outputs)``."""
-    return await PSPDriver(firmware, BUFFER).issue(command, **fields)
+    return await PSPDriver(firmware).issue(command, **fields)
 
 
 def sev_data(relative):

@@ -21,7 +21,7 @@ from sevlab.firmware.states import GuestState, PlatformState
 from sevlab.firmware.status import SEVError, Status
 from sevlab.firmware.store import PlatformStore
 from firmware_helpers import issue
-from sevlab.sim.machine import KeySlotDriver, MachineConfig, UnitDriver, run
+from sevlab.sim.machine import KeySlotDriver, MachineConfig, run
 
 C = CommandId
 GODH = 0x11_0000            # the guest owner's GODH certificate
@@ -56,8 +56,9 @@ def on_model(scenario, store, config=None):
 
 
 async def boot(firmware, *, es=False):
-    """The host's part before any guest: SME on in the unit, the platform INITed."""
-    await UnitDriver(firmware.machine).configure(sme_enable=True)
+    """The host's part before any guest: power on (the SME key in slot 0, SME on in the unit),
+    the platform INITed."""
+    await firmware.power_on()
     if es:
         await ok(firmware, C.INIT, flags=1, tmr_address=TMR, tmr_length=1 << 20)
     else:
@@ -170,9 +171,10 @@ def test_launch_flow_measurement_secret_and_attestation(store):
         handle = r["handle"] = out["handle"]
         r["platform"] = (await ok(firmware, C.PLATFORM_STATUS))["state"]
         await ok(firmware, C.ACTIVATE, handle=handle, asid=1)
-        # The host loads the image and the hashes table in plaintext, then has them encrypted in place.
+        # The host loads the image in plaintext and the hashes table encrypted with its SME key
+        # (C-bit set), then has both encrypted in place with the guest's key.
         await machine.write(GUEST, ovmf, port="priv")
-        await machine.write(GUEST + len(ovmf), table, port="priv")
+        await machine.write(GUEST + len(ovmf) | CBIT, table, port="priv")
         await ok(firmware, C.LAUNCH_UPDATE_DATA, handle=handle, address=GUEST, length=len(ovmf))
         await ok(firmware, C.LAUNCH_UPDATE_DATA, handle=handle, address=GUEST + len(ovmf) | CBIT,
                  length=len(table))
@@ -552,6 +554,32 @@ def test_launch_update_needs_an_activated_guest_and_aligned_bounded_buffers(stor
     assert on_model(scenario, store) == [Status.INACTIVE, Status.INVALID_ADDRESS, Status.INVALID_LENGTH,
                                          Status.INVALID_LENGTH, Status.INVALID_ADDRESS, Status.INVALID_LENGTH,
                                          0, guest.MAX_REGION_BYTES]
+
+
+def test_host_memory_is_read_and_written_as_its_c_bit_says(store):
+    """With host SME the host's pages are encrypted with the SME key in slot 0 and Linux passes
+    their addresses with the C-bit: LAUNCH_UPDATE_DATA reads such a source through slot 0 and
+    DBG_DECRYPT writes such a destination through it; DRAM holds neither in plaintext."""
+    data = bytes(range(64)) * 4
+
+    async def scenario(firmware):
+        machine = firmware.machine
+        await boot(firmware)
+        slot0 = await KeySlotDriver(machine).valid(0)
+        handle = (await ok(firmware, C.LAUNCH_START, policy=0))["handle"]
+        await ok(firmware, C.ACTIVATE, handle=handle, asid=2)
+        await machine.write(GUEST | CBIT, data, port="priv")                 # host-encrypted
+        host_dram = await machine.dram_read(GUEST, len(data))
+        await ok(firmware, C.LAUNCH_UPDATE_DATA, handle=handle, address=GUEST | CBIT, length=len(data))
+        guest_view = await machine.read(GUEST | CBIT, len(data), asid=2, port="priv")
+        await ok(firmware, C.DBG_DECRYPT, handle=handle, src_address=GUEST, dst_address=PLAIN | CBIT,
+                 length=len(data))
+        return (slot0, host_dram, guest_view, await machine.read(PLAIN | CBIT, len(data), port="priv"),
+                await machine.dram_read(PLAIN, len(data)), firmware.guests[handle].digest.length)
+
+    slot0, host_dram, guest_view, debug_view, debug_dram, measured = on_model(scenario, store)
+    assert slot0 and host_dram != data and debug_dram != data
+    assert guest_view == data and debug_view == data and measured == len(data)
 
 
 def test_debug_commands_take_at_most_one_bounded_region(store):
