@@ -1,18 +1,21 @@
 """The host's driver for the SEV firmware's mailbox (Linux's ``drivers/crypto/ccp/sev-dev.c``).
 
 A command is an ID plus the physical address of its buffer in system memory (§2): the driver
-packs the fields into the buffer through the privileged port, rings the mailbox, and reads the
-buffer back for the output fields the firmware wrote (lengths, handles, status fields). It holds
-no secret: everything it passes is a field of a command buffer.
+writes the fields into the buffer in its own memory (host port, flushed to DRAM for the secure
+processor, which does not see the cores' cache), rings the mailbox with the buffer's address
+(with the C-bit when host SME is on, as ``__psp_pa`` gives), and reads the buffer back for the
+output fields the firmware wrote (lengths, handles, status fields). It holds no secret:
+everything it passes is a field of a command buffer.
 """
 
 from ..firmware.commands import LAYOUTS, CommandId
 from ..firmware.status import Status
+from .hostmem import MEMORY_MAP, HostMemory
 
 __all__ = ["PSPDriver", "FirmwareError", "COMMAND_BUFFER"]
 
-#: Where the driver keeps its command buffer: one page of host memory below the model's data.
-COMMAND_BUFFER = 0x10_0000
+#: Where the driver keeps its command buffer: one page of host memory.
+COMMAND_BUFFER = MEMORY_MAP.command_buffer
 
 
 class FirmwareError(Exception):
@@ -26,24 +29,23 @@ class FirmwareError(Exception):
 
 class PSPDriver:
     """Issue SEV commands to ``firmware`` (an :class:`~sevlab.firmware.platform.SEVFirmware`)
-    with the command buffer at ``buffer_address`` in the firmware's machine's memory."""
+    with the command buffer at ``buffer_address`` of ``memory`` (a :class:`HostMemory` on the
+    firmware's machine; without host SME unless given)."""
 
-    def __init__(self, firmware, buffer_address=COMMAND_BUFFER):
+    def __init__(self, firmware, memory=None, buffer_address=COMMAND_BUFFER):
         self.firmware = firmware
+        self.memory = memory or HostMemory(firmware.machine)
         self.buffer_address = buffer_address
 
     async def issue(self, command, **fields):
         """Run ``command`` with ``fields`` (the rest zero); returns ``(Status, outputs)``, the
         outputs being every field of the buffer as the firmware left it."""
         layout = LAYOUTS[command]
-        machine = self.firmware.machine
-        address = self.buffer_address if layout.size else 0
-        if layout.size:
-            await machine.write(address, layout.pack(fields), port="priv")
-        status = await self.firmware.command(command, address)
         if not layout.size:
-            return status, {}
-        return status, layout.unpack(await machine.read(address, layout.size, port="priv"))
+            return await self.firmware.command(command, 0), {}
+        await self.memory.to_device(self.buffer_address, layout.pack(fields))
+        status = await self.firmware.command(command, self.memory.pa(self.buffer_address))
+        return status, layout.unpack(await self.memory.from_device(self.buffer_address, layout.size))
 
     async def call(self, command, **fields):
         """:meth:`issue`, raising :class:`FirmwareError` unless the status is SUCCESS; returns the
