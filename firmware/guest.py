@@ -11,7 +11,6 @@ See ``firmware/README.md`` ("Guest commands").
 """
 
 import dataclasses
-import secrets as _random
 
 from ..sim.machine import BusError, KeySlotDriver, KeySlotError, SystemDriver, UnitDriver
 from . import certs, measurement, secret, session
@@ -212,7 +211,7 @@ class GuestCommands:
         else:
             # [U] No session: the firmware picks the transport keys; nobody can verify the
             # measurement or send a secret, as with QEMU's default launch.
-            tek, tik = _random.token_bytes(session.KEY_SIZE), _random.token_bytes(session.KEY_SIZE)
+            tek, tik = self.entropy.token_bytes(session.KEY_SIZE), self.entropy.token_bytes(session.KEY_SIZE)
         return {"handle": self._add_guest(policy, GuestState.LUPDATE, tek, tik, shared)}
 
     def _new_policy(self, fields):
@@ -238,7 +237,7 @@ class GuestCommands:
         shares one); returns the handle."""
         handle = self._next_handle
         self._next_handle += 1
-        vek = shared.vek if shared else _random.token_bytes(VEK_BYTES)
+        vek = shared.vek if shared else self.entropy.token_bytes(VEK_BYTES)
         self.guests[handle] = GuestContext(handle=handle, policy=policy, state=state,
                                            vek=vek, tek=tek, tik=tik)
         self._update_platform_state()
@@ -340,7 +339,8 @@ class GuestCommands:
             raise SEVError(Status.INVALID_LENGTH, f"length {fields['length']}, needs {size}",
                            outputs={"length": size})
         result = measurement.launch_measure(guest.tik, self.api_major, self.api_minor, self.build,
-                                            guest.policy, guest.digest.digest())
+                                            guest.policy, guest.digest.digest(),
+                                            mnonce=self.entropy.token_bytes(measurement.NONCE_SIZE))
         await self._write(fields["address"], result.to_bytes())
         guest.measure = result.measure
         guest.state = GuestState.LSECRET

@@ -23,7 +23,6 @@ __all__ = [
 
 import os
 import struct
-import secrets as _random
 
 from . import certs, session
 from .guest import ALIGNMENT
@@ -252,8 +251,9 @@ class MigrationCommands:
         if PolicyFlags.SEV in policy.flags and ark.to_bytes() != bytes.fromhex(self.store.get("ark_cert")):
             raise SEVError(Status.POLICY_FAILURE, "SEV: the target's chain is not under this platform's ARK")
         self._check_range(fields["session_address"], session.SESSION_SIZE)
-        tek, tik = _random.token_bytes(KEY_SIZE), _random.token_bytes(KEY_SIZE)
-        blob = session.build_session(self._key("pdh_key"), pdh.public_key.to_cryptography(), tek, tik, policy)
+        tek, tik = self.entropy.token_bytes(KEY_SIZE), self.entropy.token_bytes(KEY_SIZE)
+        blob = session.build_session(self._key("pdh_key"), pdh.public_key.to_cryptography(), tek, tik, policy,
+                                     nonce=self.entropy.token_bytes(NONCE_SIZE), iv=self.entropy.token_bytes(NONCE_SIZE))
         await self._write(fields["session_address"], blob.to_bytes())
         guest.tek, guest.tik = tek, tik
         guest.state = GuestState.SUPDATE
@@ -305,7 +305,8 @@ class MigrationCommands:
         self._check_range(fields["trans_address"], length)
         plaintext = await self._read_guest(guest, fields["guest_address"], length)
         sequence = guest.packet_sequence
-        packet = seal_packet(guest.tek, guest.tik, plaintext, vmsa=vmsa, sequence=sequence)
+        packet = seal_packet(guest.tek, guest.tik, plaintext, vmsa=vmsa, sequence=sequence,
+                             iv=self.entropy.token_bytes(NONCE_SIZE))
         # Both or neither: a header the unit refuses must not leave the transport data written.
         await self._write_all([(fields["trans_address"], packet.trans),
                                (fields["header_address"], packet.header.to_bytes())])

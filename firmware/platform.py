@@ -11,13 +11,10 @@ fields are written back even on failure, so a caller can read the length a too-s
 needed. See ``firmware/README.md``.
 """
 
-import secrets
-
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from ..sim.machine import BusError, KeySlotDriver, SystemDriver, UnitDriver
 from . import certs
 from .commands import LAYOUTS, CommandId
+from .entropy import Entropy
 from .guest import GUEST_COMMANDS, NEW_GUEST_COMMANDS, GuestCommands
 from .migration import MigrationCommands
 from .states import PlatformState
@@ -51,18 +48,14 @@ NOT_MODELLED = frozenset({C.DOWNLOAD_FIRMWARE, C.INIT_EX})
 del C
 
 
-def _new_key():
-    # P-384 keys from the operating system's CSPRNG (cryptography uses OpenSSL's, seeded by it).
-    return ec.generate_private_key(ec.SECP384R1())
-
-
-def manufacture(store, root):
+def manufacture(store, root, entropy=None):
     """What the factory does once per chip: a random chip ID and a CEK signed by ``root``'s ASK
     (a :class:`~sevlab.firmware.certs.SimulatedAMDRoot`), written into ``store``."""
-    cek_key = _new_key()
+    entropy = entropy or Entropy()
+    cek_key = entropy.ec_private_key()
     cek = root.sign_cek(certs.make_sev_certificate(usage=certs.Usage.CEK,
                                                    public_key=cek_key.public_key()))
-    store.set("chip_id", secrets.token_bytes(ID_BYTES).hex())
+    store.set("chip_id", entropy.token_bytes(ID_BYTES).hex())
     store.set("cek_key", private_key_to_text(cek_key))
     for name, certificate in (("cek_cert", cek), ("ark_cert", root.ark), ("ask_cert", root.ask)):
         store.set(name, certificate.to_bytes().hex())
@@ -105,8 +98,9 @@ class SEVFirmware(MigrationCommands, GuestCommands):
 
     api_major, api_minor, build = API_MAJOR, API_MINOR, BUILD
 
-    def __init__(self, machine, store):
+    def __init__(self, machine, store, entropy=None):
         check_store(store)
+        self.entropy = entropy or Entropy()
         self.machine = machine
         self.store = store
         self.state = PlatformState.UNINIT
@@ -124,7 +118,7 @@ class SEVFirmware(MigrationCommands, GuestCommands):
         reads it, and a reset loses it with all host ciphertext), then the unit's mode: ``sme``
         (SYSCFG.MemEncryptionModEn: the C-bit selects encryption) and ``tsme`` (every host line
         encrypted with slot 0, C-bit or not)."""
-        await KeySlotDriver(self.machine).install(0, secrets.token_bytes(16), secrets.token_bytes(16))
+        await KeySlotDriver(self.machine).install(0, self.entropy.token_bytes(16), self.entropy.token_bytes(16))
         await UnitDriver(self.machine).configure(sme_enable=sme, tsme=tsme)
 
     # The mailbox ----------------------------------------------------------------------------
@@ -223,14 +217,14 @@ class SEVFirmware(MigrationCommands, GuestCommands):
         return certificate
 
     def _new_pdh(self):
-        pdh_key = _new_key()
+        pdh_key = self.entropy.ec_private_key()
         self.store.set("pdh_key", private_key_to_text(pdh_key))
         self._put_certificate("pdh_cert", self._sign(certs.Usage.PDH, pdh_key,
                                                      [(certs.Usage.PEK, self._key("pek_key"))]))
 
     def _self_own(self):
         """A new OCA of the firmware's own, a PEK signed by it and by the CEK, a new PDH."""
-        oca_key, pek_key = _new_key(), _new_key()
+        oca_key, pek_key = self.entropy.ec_private_key(), self.entropy.ec_private_key()
         self.store.set("oca_key", private_key_to_text(oca_key))
         self.store.set("pek_key", private_key_to_text(pek_key))
         self._put_certificate("oca_cert", self._sign(certs.Usage.OCA, oca_key, [(certs.Usage.OCA, oca_key)]))

@@ -7,11 +7,8 @@ LAUNCH_SECRET. Everything it hands the host is sealed or public: the GODH certif
 session blob, the secret packet. It runs on the owner's side of the network, not on the host.
 """
 
-import os
-
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from ..firmware import certs, measurement, secret, session
+from ..firmware.entropy import Entropy
 
 __all__ = ["GuestOwner", "OwnerRefused"]
 
@@ -30,13 +27,18 @@ class GuestOwner:
     trusted_ark : AMDCertificate
         The root it trusts: AMD's real ARK for a real part; the model's platforms hang from a
         simulated root, which a test or demo owner is told to trust explicitly.
+    entropy : Entropy, optional
+        The owner's randomness (GODH key, TEK, TIK, nonces); the OS CSPRNG unless a reproducible
+        scenario passes a seeded one.
     """
 
-    def __init__(self, policy, trusted_ark):
+    def __init__(self, policy, trusted_ark, entropy=None):
         self.policy = policy
         self.trusted_ark = trusted_ark
-        self._godh_key = ec.generate_private_key(ec.SECP384R1())
-        self._tek, self._tik = os.urandom(session.KEY_SIZE), os.urandom(session.KEY_SIZE)
+        self._entropy = entropy or Entropy()
+        self._godh_key = self._entropy.ec_private_key()
+        self._tek = self._entropy.token_bytes(session.KEY_SIZE)
+        self._tik = self._entropy.token_bytes(session.KEY_SIZE)
         self.pdh = None
         self.chain_report = None
         self.api = None             # (api_major, api_minor, build) the measurement was made with
@@ -76,7 +78,8 @@ class GuestOwner:
             raise OwnerRefused("verify the platform's chain before building a session for it")
         godh = certs.make_sev_certificate(usage=certs.Usage.PDH, public_key=self._godh_key.public_key())
         blob = session.build_session(self._godh_key, self.pdh.public_key.to_cryptography(), self._tek, self._tik,
-                                     self.policy)
+                                     self.policy, nonce=self._entropy.token_bytes(session.NONCE_SIZE),
+                                     iv=self._entropy.token_bytes(session.NONCE_SIZE))
         return godh.to_bytes(), blob.to_bytes()
 
     def check_measurement(self, launch_measure, api_major, api_minor, build, expected_digest):
@@ -96,5 +99,6 @@ class GuestOwner:
         if self.api is None:
             raise OwnerRefused("no secret before the launch measurement has been checked")
         table = secret.build_secret_table(entries)
-        packet = secret.build_secret_packet(self._tek, self._tik, table, self._measure, *self.api[:2])
+        packet = secret.build_secret_packet(self._tek, self._tik, table, self._measure, *self.api[:2],
+                                            iv=self._entropy.token_bytes(session.NONCE_SIZE))
         return packet.header.to_bytes(), packet.trans

@@ -79,7 +79,7 @@ class AttestationReport:
         unsigned = cls(mnonce=bytes(mnonce), launch_digest=bytes(launch_digest), policy=policy,
                        sig_algo=sig_algo)
         r, s = decode_dss_signature(pek_key.sign(unsigned.signed_bytes(),
-                                                 ec.ECDSA(unsigned.sig_algo.hash)))
+                                                 ec.ECDSA(unsigned.sig_algo.hash, deterministic_signing=True)))
         return dataclasses.replace(unsigned, r=r, s=s)
 
     def verify(self, pek):

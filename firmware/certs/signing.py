@@ -98,7 +98,7 @@ def sign_sev_certificate(certificate, signing_key, *, usage, slot=None, algorith
         if algorithm.kind != "ECDSA":
             raise ValueError(f"an EC key signs with ECDSA_SHA256 or ECDSA_SHA384, not "
                              f"{algorithm.name}")
-        r, s = decode_dss_signature(signing_key.sign(body, ec.ECDSA(algorithm.hash)))
+        r, s = decode_dss_signature(signing_key.sign(body, ec.ECDSA(algorithm.hash, deterministic_signing=True)))
         signature = ECDSASignature(usage, algorithm, r, s)
     return certificate.with_signature(slot, signature)
 
