@@ -6,6 +6,7 @@ as a second testbench and waits on the first. See ``sim/README.md`` ("The machin
 """
 
 import random
+import types
 from collections import deque
 
 from amaranth.sim import Simulator
@@ -60,12 +61,27 @@ class _Manager:
         return pending
 
 
+def _resolved(bus, names):
+    """The signals ``names`` of an interface as plain attributes: the testbench touches them
+    every cycle, and looking them up through the interface costs more than the rest of it."""
+    return types.SimpleNamespace(**{name: getattr(bus, name) for name in names})
+
+
+_MANAGER_SIGNALS = ("arvalid", "arid", "araddr", "arlen", "arsize", "arburst", "aruser", "awvalid", "awid",
+                    "awaddr", "awlen", "awsize", "awburst", "awuser", "wvalid", "wdata", "wstrb", "wlast",
+                    "rready", "bready", "arready", "awready", "wready", "bvalid", "bid", "bresp", "rvalid",
+                    "rid", "rdata", "rresp", "rlast")
+_DRAM_SIGNALS = ("arvalid", "araddr", "awvalid", "awaddr", "wvalid", "wdata", "wstrb", "wlast", "bready",
+                 "rready", "arready", "awready", "wready", "rvalid", "rdata", "rresp", "rlast", "rid",
+                 "bvalid", "bresp", "bid")
+
+
 class _RegisterBus:
     """The BFM of one register bus (secure port or maintenance bus): one access at a time,
     read data the cycle after the strobe."""
 
     def __init__(self, bus):
-        self.bus = bus
+        self.bus = _resolved(bus, ("w_stb", "r_stb", "addr", "w_data", "r_data"))
         self.ops = deque()
         self._read_due = None
         self._offered = None
@@ -195,8 +211,13 @@ class AmaranthMachine(Machine):
         await self._register_access("maint", ("write", address, value))
 
     async def _register_access(self, bus, request):
+        # Writes are posted, as MMIO writes leave a core: queued in order and not waited for, so
+        # a command's register writes go out one per cycle. A read waits for its data, and with
+        # it for every access queued before it on that bus.
         slot = {"request": request, "done": False, "value": None}
         self._register_buses[bus].ops.append(slot)
+        if request[0] == "write":
+            return None
         await self._until(lambda: slot["done"], lambda: f"{bus} {request[0]} of word {request[1]:#x}")
         return slot["value"]
 
@@ -223,7 +244,7 @@ class AmaranthMachine(Machine):
         return self._stall and self._rng.random() < self._stall
 
     async def _bus_testbench(self, ctx):
-        dram = self.dut.dram
+        dram = _resolved(self.dut.dram, _DRAM_SIGNALS)
         latency = self.config.memory_latency
         managers = list(self._managers.values())
         dram_reads = deque()        # [first beat cycle, address, beats sent]
@@ -241,8 +262,8 @@ class AmaranthMachine(Machine):
                 ctx.set(signal, value)
 
         sampled = [bus.bus.r_data for bus in register_buses]
-        for manager in managers:
-            bus = manager.bus
+        manager_buses = [_resolved(manager.bus, _MANAGER_SIGNALS) for manager in managers]
+        for bus in manager_buses:
             sampled += [bus.arready, bus.awready, bus.wready, bus.bvalid, bus.bid, bus.bresp,
                         bus.rvalid, bus.rid, bus.rdata, bus.rresp, bus.rlast]
         sampled += [dram.arvalid, dram.araddr, dram.awvalid, dram.awaddr, dram.wvalid, dram.wdata,
@@ -252,8 +273,7 @@ class AmaranthMachine(Machine):
             cycle = self._cycle
             # Managers: offer the next AR, AW and W; always ready for R and B unless stalling.
             offers = []
-            for manager in managers:
-                bus = manager.bus
+            for manager, bus in zip(managers, manager_buses):
                 ar = manager.ar[0] if manager.ar and not self._stalled() else None
                 aw = manager.aw[0] if manager.aw and not self._stalled() else None
                 w = manager.w[0] if manager.w and not self._stalled() else None

@@ -162,7 +162,8 @@ class Machine:
 
     async def clflush(self, address, *, asid=0):
         """CLFLUSH the line of ``address`` (C-bit included) tagged with ``asid``: write it
-        back if dirty, then invalidate it. Returns the cycles it took (0 on the model).
+        back if dirty, then invalidate it (the cache's LAST_CYCLES register says how long it
+        took).
 
         Raises
         ------
@@ -173,7 +174,7 @@ class Machine:
             raise ValueError(f"address {address:#x} does not fit {self.config.address_width} bits")
         if not 0 <= asid < self.config.asid_limit:
             raise ValueError(f"ASID must be in 0..{self.config.asid_limit - 1}, not {asid!r}")
-        return await CacheDriver(self).clflush(address, asid)
+        await CacheDriver(self).clflush(address, asid)
 
     async def dram_read(self, address, length):
         raise NotImplementedError

@@ -155,11 +155,12 @@ class CacheDriver(_RegisterDriver):
         return await self._command(CacheOp.WBINVD)
 
     async def clflush(self, address, asid=0):
-        """Write back (if dirty) and invalidate one line; return the cycles it took."""
+        """Write back (if dirty) and invalidate one line; LAST_CYCLES then holds the cycles it
+        took (not read here: software flushes lines by the hundred)."""
         await self.write("ADDRESS_LO", bits=address & 0xFFFF_FFFF)
         await self.write("ADDRESS_HI", bits=address >> 32)
         await self.write("ASID", asid=asid)
-        return await self._command(CacheOp.CLFLUSH)
+        await self._command(CacheOp.CLFLUSH, report_cycles=False)
 
     async def wbinvd_count(self):
         return (await self.read("WBINVD_COUNT"))["count"]
@@ -170,10 +171,12 @@ class CacheDriver(_RegisterDriver):
     async def clear_counters(self):
         await self.write("COUNTERS_CLEAR", clear=1)
 
-    async def _command(self, op):
+    async def _command(self, op, *, report_cycles=True):
         await self.write("COMMAND", op=op)
+        interval = 1            # a CLFLUSH of a clean line is done in a few cycles: back off from 1
         for _ in range(self._poll_limit):
             if not (await self.read("STATUS"))["busy"]:
-                return (await self.read("LAST_CYCLES"))["cycles"]
-            await self.machine.tick(self._poll_interval)
+                return (await self.read("LAST_CYCLES"))["cycles"] if report_cycles else None
+            await self.machine.tick(interval)
+            interval = min(2 * interval, self._poll_interval)
         raise TimeoutError(f"cache operation {op} still busy after {self._poll_limit} polls")
