@@ -178,10 +178,15 @@ class SEVFirmware(MigrationCommands, GuestCommands):
 
         The unit refuses line by line, so a range it refuses part of (one that crosses the
         C-bit: the lines above it need slot 0's key) or a refused second range would leave
-        the lines before written. Each range is read first: the unit refuses a read exactly
-        where it would refuse the write (same route, same key slot)."""
+        the lines before written. So each range is probed first: the unit refuses a read
+        exactly where it would refuse the write (same route, same key slot), and whether it
+        refuses a line depends only on the line's side of the C-bit — a range holds at most
+        two kinds of line, and its first and last line are one of each."""
         for address, data in writes:
-            await self._read(address, len(data))
+            self._check_range(address, len(data))
+            last = address + len(data) - 1
+            await self._read(address, 1)
+            await self._read(last, 1)
         for address, data in writes:
             try:
                 await self.machine.write(address, data, port="priv")
