@@ -2,11 +2,11 @@
 
 At boot it reads CPUID Fn8000_001F for the C-bit position and maps all of its RAM private (the
 C-bit set in every entry). To share a page with the host it flushes the page's lines, which the
-cache holds tagged with its ASID and C=1, clears the C-bit and copies the contents across through
-a buffer, as Linux's ``__set_clr_pte_enc`` does (the runtime ``set_memory_decrypted`` does not
-keep the contents; this model always does). Device I/O goes only through shared bounce buffers
-(SWIOTLB): the device reads and writes the bounce buffer, the guest copies between it and its
-private pages.
+cache holds tagged with its ASID and C=1, clears the C-bit and tells the host (a hypercall), as
+Linux's runtime ``set_memory_decrypted`` does: the contents are not kept — the page now reads as
+whatever DRAM holds, the guest's ciphertext taken for plaintext — so a page is shared before
+anything is put in it. Device I/O goes only through shared bounce buffers (SWIOTLB): the device
+reads and writes the bounce buffer, the guest copies between it and its private pages.
 """
 
 from .hostmem import PAGE
@@ -45,19 +45,18 @@ class GuestOS:
         for page in range(gpa, gpa + pages * PAGE, PAGE):
             if self.is_private(page) == private:
                 continue
-            contents = await self.vcpu.read(page, PAGE)
-            # The lines are in the cache under the old mapping: write them back and drop them,
-            # or a later write-back under the old tag would overwrite the page.
+            # The page's lines are in the cache under the old mapping: write them back and drop
+            # them, or a later write-back under the old tag would overwrite the page.
             await self.vcpu.clflush(page, PAGE)
             self.vcpu.page_table.map(page, self.me_mask if private else 0)
-            await self.vcpu.write(page, contents)
+            self.vcpu.kvm.hypercall_map_gpa_range(self.vcpu.vm, page, 1, shared=not private)
 
     async def set_memory_decrypted(self, gpa, pages=1):
-        """Share pages with the host: flush, clear the C-bit, keep the contents."""
+        """Share pages with the host: flush, clear the C-bit (the contents are not kept)."""
         await self._set_encryption(gpa, pages, private=False)
 
     async def set_memory_encrypted(self, gpa, pages=1):
-        """Take pages back private: flush, set the C-bit, keep the contents."""
+        """Take pages back private: flush, set the C-bit (the contents are not kept)."""
         await self._set_encryption(gpa, pages, private=True)
 
 

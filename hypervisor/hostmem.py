@@ -3,10 +3,13 @@ C-bit when host SME is on), and the cache maintenance that keeps the secure proc
 (which bypasses the cores' cache) in step with the cores'.
 
 The secure processor reads and writes DRAM through the privileged port, which does not go
-through the cores' write-back cache. So a buffer the host wrote is flushed (CLFLUSH, line by
-line) before the firmware reads it, and flushed again before the host reads what the firmware
-wrote, so that no stale line hides it — what Linux's ``clflush_cache_range`` and
-``sev_clflush_pages`` do around SEV commands.
+through the cores' write-back cache. The host keeps one rule for the buffers it shares with it:
+*a buffer page holds no line in the cache while the firmware may touch it*. A buffer the host
+wrote is flushed (CLFLUSH, line by line) before the firmware reads it; a buffer the firmware
+wrote is read and then flushed, so no stale copy stays behind for the next use of the page;
+guest pages go back to the pool only after the WBINVD of a VM's destruction. (Linux gets the
+first half from ``clflush_cache_range`` and ``sev_clflush_pages``; on real parts the secure
+processor's accesses are coherent with the caches for the second.)
 """
 
 from dataclasses import dataclass
@@ -15,6 +18,10 @@ __all__ = ["PAGE", "LINE", "OutOfMemory", "PageAllocator", "HostMemory", "MEMORY
 
 PAGE = 4096
 LINE = 64
+#: A range of more lines than this is flushed with one WBINVD instead of a CLFLUSH per line, as
+#: Linux's ``cpa_flush`` does for large ranges: a WBINVD of the whole cache costs about as much
+#: as this many CLFLUSHes of clean lines, and never flushes too little.
+FLUSH_ALL_ABOVE = 16
 
 
 class OutOfMemory(Exception):
@@ -40,6 +47,8 @@ class PageAllocator:
             raise ValueError(f"a page pool needs page-aligned bounds, not {start:#x}..{end:#x}")
         self._free = list(range(start, end, PAGE))
         self._taken = set()
+        self.start = start
+        self.high_water = start         # the end of the highest page ever handed out
 
     def allocate(self, count=1):
         """``count`` pages (system addresses, not necessarily contiguous)."""
@@ -47,6 +56,8 @@ class PageAllocator:
             raise OutOfMemory(f"{count} pages asked, {len(self._free)} free")
         pages, self._free = self._free[:count], self._free[count:]
         self._taken.update(pages)
+        if pages:
+            self.high_water = max(self.high_water, pages[-1] + PAGE)
         return pages
 
     def release(self, pages):
@@ -91,10 +102,15 @@ class HostMemory:
 
     async def flush(self, address, length, *, asid=0, c_bit=None):
         """CLFLUSH every line of ``[address, address + length)`` as mapped with ``c_bit`` (the
-        host's own mapping by default) and ``asid``."""
+        host's own mapping by default) and ``asid`` — or WBINVD, for a range of more than
+        ``FLUSH_ALL_ABOVE`` lines."""
         mask = self.me_mask if c_bit is None else c_bit
         first = address - address % LINE
-        for line in range(first, address + length, LINE):
+        lines = range(first, address + length, LINE)
+        if len(lines) > FLUSH_ALL_ABOVE:
+            await self.machine.wbinvd()
+            return
+        for line in lines:
             await self.machine.clflush(line | mask, asid=asid)
 
     async def to_device(self, address, data):
@@ -103,6 +119,8 @@ class HostMemory:
         await self.flush(address, len(data))
 
     async def from_device(self, address, length):
-        """Read a buffer the secure processor wrote: flush any stale line first."""
+        """Read a buffer the secure processor wrote, then flush it (the rule above: no line of
+        it stays in the cache)."""
+        data = await self.read(address, length)
         await self.flush(address, length)
-        return await self.read(address, length)
+        return data

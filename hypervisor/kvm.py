@@ -38,6 +38,7 @@ class VM:
     handle: int | None = None
     policy: int | None = None
     ram: list = field(default_factory=list)         # (gpa, size) regions
+    shared: set = field(default_factory=set)        # pages the guest says it shares (hypercall)
     destroyed: bool = False
 
     @property
@@ -69,14 +70,17 @@ class KVM:
 
     # Host buffers for one command (KVM's kmalloc'd pages) ---------------------------------------
     async def _buffers(self, *blobs):
-        """Put each blob in its own fresh host pages (flushed for the firmware); returns the
-        pages and each blob's address as the firmware is given it."""
+        """Fresh host pages for each blob — bytes the firmware reads (written and flushed for
+        it), or an int, the size of a buffer the firmware writes (a pool page holds no cache
+        line: ``hostmem.py``). Returns the pages and each buffer's address as the firmware is
+        given it."""
         pages, addresses = [], []
         for blob in blobs:
-            own = self.memory.pages.allocate(max(1, -(-len(blob) // PAGE)))
+            size = blob if isinstance(blob, int) else len(blob)
+            own = self.memory.pages.allocate(max(1, -(-size // PAGE)))
             if any(b - a != PAGE for a, b in zip(own, own[1:])):
                 raise RuntimeError("host buffer pages are not contiguous")   # the pool hands out in order
-            if blob:
+            if not isinstance(blob, int) and blob:
                 await self.memory.to_device(own[0], blob)
             pages += own
             addresses.append(self.memory.pa(own[0]))
@@ -98,7 +102,7 @@ class KVM:
         """``(pdh, pek ‖ oca ‖ cek)`` as bytes: what the host hands a guest owner or a source.
         INITs the platform first if needed, as Linux's ``SEV_PDH_CERT_EXPORT`` ioctl does."""
         await self.platform_init()
-        pages, (pdh_at, chain_at) = await self._buffers(bytes(CERT_SIZE), bytes(3 * CERT_SIZE))
+        pages, (pdh_at, chain_at) = await self._buffers(CERT_SIZE, 3 * CERT_SIZE)
         try:
             await self.psp.call(C.PDH_CERT_EXPORT, pdh_cert_address=pdh_at, pdh_cert_length=CERT_SIZE,
                                 cert_chain_address=chain_at, cert_chain_length=3 * CERT_SIZE)
@@ -134,6 +138,12 @@ class KVM:
         for offset, spa in zip(range(0, size, PAGE), self.memory.pages.allocate(size // PAGE)):
             vm.npt.map(gpa + offset, spa, host_c=self.host_sme)
         vm.ram.append((gpa, size))
+
+    def hypercall_map_gpa_range(self, vm, gpa, pages, *, shared):
+        """``KVM_HC_MAP_GPA_RANGE``: the guest tells the host which pages it made shared or
+        private again (the host needs it to migrate shared pages in plaintext)."""
+        for page in range(gpa - gpa % PAGE, gpa + pages * PAGE, PAGE):
+            (vm.shared.add if shared else vm.shared.discard)(page)
 
     async def write_guest_ram(self, vm, gpa, data):
         """The VMM (QEMU) writing guest RAM through its own mapping: how the firmware image gets
@@ -200,7 +210,7 @@ class KVM:
         """``KVM_SEV_LAUNCH_MEASURE``: the length probe, then the 48 bytes MEASURE ‖ MNONCE."""
         status, outputs = await self.psp.issue(C.LAUNCH_MEASURE, handle=vm.handle, address=0, length=0)
         length = outputs["length"]
-        pages, (out_at,) = await self._buffers(bytes(length))
+        pages, (out_at,) = await self._buffers(length)
         try:
             await self.psp.call(C.LAUNCH_MEASURE, handle=vm.handle, address=out_at, length=length)
             return await self._read_buffer(out_at, length)
@@ -229,7 +239,7 @@ class KVM:
 
     async def attestation(self, vm, mnonce):
         """``KVM_SEV_GET_ATTESTATION_REPORT``: the 208-byte report for the owner's nonce."""
-        pages, (out_at,) = await self._buffers(bytes(REPORT_SIZE))
+        pages, (out_at,) = await self._buffers(REPORT_SIZE)
         try:
             await self.psp.call(C.ATTESTATION, handle=vm.handle, address=out_at, mnonce=mnonce,
                                 length=REPORT_SIZE)
@@ -240,7 +250,7 @@ class KVM:
     # Debug ---------------------------------------------------------------------------------------
     async def dbg_decrypt(self, vm, gpa, length):
         """``KVM_SEV_DBG_DECRYPT``, page by page through a bounce page of the host's."""
-        pages, (bounce_at,) = await self._buffers(bytes(PAGE))
+        pages, (bounce_at,) = await self._buffers(PAGE)
         out = b""
         try:
             for page_gpa, spa, chunk in vm.npt.pages(gpa, length):
@@ -254,7 +264,7 @@ class KVM:
 
     async def dbg_encrypt(self, vm, gpa, data):
         """``KVM_SEV_DBG_ENCRYPT``, page by page through a bounce page of the host's."""
-        pages, (bounce_at,) = await self._buffers(bytes(PAGE))
+        pages, (bounce_at,) = await self._buffers(PAGE)
         try:
             for page_gpa, spa, chunk in vm.npt.pages(gpa, len(data)):
                 await self.memory.to_device(bounce_at & ~self.cbit, data[page_gpa - gpa:page_gpa - gpa + chunk])
@@ -270,7 +280,7 @@ class KVM:
         returns the session blob for the target."""
         size = 128
         pages, (pdh_at, chain_at, amd_at, session_at) = await self._buffers(
-            target_pdh, target_chain, amd_certs, bytes(size))
+            target_pdh, target_chain, amd_certs, size)
         try:
             await self.psp.call(C.SEND_START, handle=vm.handle, pdh_cert_address=pdh_at,
                                 pdh_cert_length=len(target_pdh), plat_certs_address=chain_at,
@@ -284,7 +294,7 @@ class KVM:
     async def send_update_data(self, vm, gpa, length):
         """``KVM_SEV_SEND_UPDATE_DATA`` page by page: ``[(gpa, header, trans), ...]``."""
         packets = []
-        pages, (header_at, trans_at) = await self._buffers(bytes(HEADER_SIZE), bytes(PAGE))
+        pages, (header_at, trans_at) = await self._buffers(HEADER_SIZE, PAGE)
         try:
             for page_gpa, spa, chunk in vm.npt.pages(gpa, length):
                 await self._flush_guest(vm, page_gpa, chunk, private=True)

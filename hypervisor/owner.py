@@ -69,7 +69,7 @@ class GuestOwner:
             raise OwnerRefused("the platform's chain does not verify:\n" + "\n".join(report.lines()))
         if chain[0].to_bytes() != self.trusted_ark.to_bytes():
             raise OwnerRefused("the platform's ARK is not the root this owner trusts")
-        self.pdh, self.chain_report = chain[-1], report
+        self.pdh, self._pek, self.chain_report = chain[-1], chain[-2], report
         return report
 
     def launch_blobs(self):
@@ -92,6 +92,33 @@ class GuestOwner:
             raise OwnerRefused(f"launch measurement: {error}") from None
         self.api = (api_major, api_minor, build)
         self._measure = measurement.LaunchMeasure.from_bytes(launch_measure).measure
+
+    def verify_attestation(self, report, mnonce, expected_digest):
+        """Check an ATTESTATION report: signed by the verified platform's PEK, for this owner's
+        ``mnonce``, with the expected launch digest and the policy asked for.
+
+        Returns
+        -------
+        AttestationReport
+
+        Raises
+        ------
+        OwnerRefused
+            Any of those does not hold, or the report does not parse.
+        """
+        if self.pdh is None:
+            raise OwnerRefused("verify the platform's chain before an attestation report")
+        try:
+            parsed = certs.AttestationReport.from_bytes(report)
+            parsed.verify(self._pek)
+        except (certs.CertificateError, certs.VerificationError) as error:
+            raise OwnerRefused(f"attestation report: {error}") from None
+        for name, got, expected in (("nonce", parsed.mnonce, bytes(mnonce)),
+                                    ("launch digest", parsed.launch_digest, bytes(expected_digest)),
+                                    ("policy", parsed.policy, self.policy)):
+            if got != expected:
+                raise OwnerRefused(f"attestation report: the {name} is not the expected one")
+        return parsed
 
     def secret_packet(self, entries):
         """The LAUNCH_SECRET packet for an OVMF secret table of ``[(GUID, bytes), ...]``, only

@@ -70,11 +70,15 @@ def test_launch_secret_private_and_shared_pages_and_block_io(make_store):
              "cbit": guest.me_mask == kvm.cbit}
         # The host reads the image's page through its own mapping: ciphertext.
         r["host_view"] = await kvm.read_guest_ram(vm, 0, 64)
-        # Share a page, keep its contents, do block I/O through it.
-        await guest.write(BOUNCE_GPA, b"shared from now on".ljust(64, b"."))
+        # Share a page (its private contents become noise: not kept), use it, do block I/O
+        # through it.
+        await guest.write(BOUNCE_GPA, b"private before sharing".ljust(64, b"."))
         await guest.set_memory_decrypted(BOUNCE_GPA)
+        r["after_sharing"] = await guest.read(BOUNCE_GPA, 64)
+        await guest.write(BOUNCE_GPA, b"shared from now on".ljust(64, b"."))
         r["kept"] = await guest.read(BOUNCE_GPA, 64)
         r["host_sees_shared"] = await kvm.read_guest_ram(vm, BOUNCE_GPA, 64)
+        r["shared_set"] = set(vm.shared)
         disk = BlockDevice(kvm, vm, image=b"".join(bytes([n]) * 512 for n in range(4)))
         driver = BlockDriver(guest, disk, BOUNCE_GPA)
         await driver.read(2, SECRET_GPA + PAGE // 2)
@@ -88,7 +92,9 @@ def test_launch_secret_private_and_shared_pages_and_block_io(make_store):
     assert r["image"] == IMAGE and r["cbit"] and r["state"] == 3      # RUNNING
     assert r["table"] == [(GUID, b"the disk passphrase")]
     assert r["host_view"] != IMAGE[:64]
+    assert r["after_sharing"] != b"private before sharing".ljust(64, b".")
     assert r["kept"] == r["host_sees_shared"] == b"shared from now on".ljust(64, b".")
+    assert r["shared_set"] == {BOUNCE_GPA}
     assert r["sector"] == bytes([2]) * 512
     assert r["disk"] == b"written by the guest".ljust(512, b"!")
 
