@@ -1,5 +1,6 @@
 """The ``sevlab`` command line (sim/cli.py and its subcommands)."""
 
+import json
 import random
 import subprocess
 import sys
@@ -67,6 +68,9 @@ def test_xts_default_backend_is_the_rtl_and_takes_ieee1619_vector_1(capsys):
     (["bench", "--parts", "unit", "--backends", "icarus"], "--parts unit runs on amaranth"),
     (["bench", "--memory-latency", "0"], "--memory-latency must be 1..1000"),
     (["demo", "--backend", "qemu"], "--backend must be one of"),
+    (["demo", "--guest-size", "5000"], "--guest-size"),
+    (["demo", "--guest-size", "lots"], "--guest-size must be a byte count"),
+    (["demo", "--backend", "model", "--vcd", "x.vcd"], "--vcd works with --backend amaranth"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
@@ -77,23 +81,32 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
 
 
 def test_console_script_runs_the_demo():
-    # The README's main job, as a user runs it.
-    result = subprocess.run([sys.executable, "-m", "sevlab.sim.cli", "demo"], capture_output=True,
-                            text=True, timeout=300)
+    # The README's main job as a user runs it, on the model (CI runs the default, the RTL, as
+    # its own step; tests/sim/test_story.py compares the RTL's story with the model's).
+    result = subprocess.run([sys.executable, "-m", "sevlab.sim.cli", "demo", "--backend", "model"],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    lines = {line.split("  ")[1].strip(): line for line in result.stdout.splitlines()
-             if line.startswith("  ") and "  " in line[2:]}
-    assert "every step equals the golden model" in result.stdout
-    assert "the line (plaintext)" in lines["ASID 1 reads PA 0x1000, C=1"]
-    assert "(not the line)" in lines["the hypervisor reads PA 0x1000, C=0"]
-    assert "(not the line)" in lines["ciphertext copied to PA 0x3000, ASID 1 reads it"]
-    assert "refused (SLVERR)" in lines["ASID 3 (no key installed) reads PA 0x1000, C=1"]
+    out = result.stdout
+    assert out.count(" done (") == 10, out
+    assert "[10/10] B  teardown on B ... done" in out
+    assert "the secret, found in private memory under its GUID: 'correct horse battery staple'" in out
+    assert "the guest on B reads the same image, secret, note and sector as on A: True" in out
+    assert "the same code on AMD's real Rome chain: verified (7 signatures)" in out
+    assert "    70726976 61746520 6e6f7465 3a206f6e |private note: on|" in out
+    assert "the host, reading it through its own mapping, gets the same as DRAM" in out
+    assert "The guest read the same data on A and on B: True." in out
 
 
-@pytest.mark.parametrize("backend", ["model", "icarus"])
-def test_demo_on_other_backends(capsys, backend):
-    status, out, _ = run_cli(capsys, "demo", "--backend", backend)
-    assert status == 0 and "every step equals the golden model" in out, out[-2000:]
+def test_demo_json(capsys):
+    status, out, err = run_cli(capsys, "demo", "--backend", "model", "--json", "--seed", "3",
+                               "--guest-size", "16K")
+    assert (status, err) == (0, "")
+    result = json.loads(out)
+    assert result["guest_size"] == 16384 and result["seed"] == 3
+    assert result["guest"]["A"] == result["guest"]["B"]
+    assert [step["name"] for step in result["steps"]][:2] == ["target", "platform"]
+    assert set(result["dram_sha256"]) == {"A", "B"}
+    assert bytes.fromhex(result["dumps"]["private line (the note)"]["guest"]).startswith(b"private note")
 
 
 @pytest.mark.parametrize("backend", [

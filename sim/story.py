@@ -1,0 +1,388 @@
+"""The SEV story that ``sevlab demo`` tells: two platforms, a guest owner, and one guest
+launched, attested, given a secret, run with private and shared pages and block I/O, migrated
+from platform A to platform B, and torn down with its ASID reclaimed.
+
+Each platform is a machine (any backend) with its own firmware, store and root of trust's
+chip, driven by the hypervisor model. Platforms do not share a simulation: B runs once before A
+(its host exports B's PDH and chain for the migration) and once after (it receives the guest),
+and the hosts pass certificates and packets between the runs as they would over a network.
+
+With ``seed`` set, the firmware and the owner draw from a seeded :class:`Entropy`, so the same
+story on two backends gives the same keys, the same guest results and byte-identical DRAM.
+"""
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..firmware import certs
+from ..firmware.entropy import Entropy
+from ..firmware.platform import SEVFirmware, manufacture
+from ..firmware.policy import PolicyFlags
+from ..firmware.secret import parse_secret_table
+from ..firmware.store import PlatformStore
+from ..hypervisor.blockdev import BlockDevice
+from ..hypervisor.guest_os import BlockDriver, GuestOS
+from ..hypervisor.hostmem import LINE, MEMORY_MAP, PAGE
+from ..hypervisor.kvm import KVM
+from ..hypervisor.owner import GuestOwner
+from ..hypervisor.vcpu import VCPU
+from .machine import CacheDriver, MachineConfig, UnitDriver, make_machine
+
+__all__ = ["StoryConfig", "Step", "StoryResult", "make_platforms", "run_story", "SECRET_GUID",
+           "PASSPHRASE", "POLICY", "MIN_GUEST_SIZE"]
+
+#: The secret the guest owner injects, under its own GUID in OVMF's secret table.
+SECRET_GUID = uuid.uuid5(uuid.NAMESPACE_URL, "https://sevlab.example/demo/disk-passphrase")
+PASSPHRASE = b"correct horse battery staple"
+#: The guest policy: no debugging, no key sharing, migration only under the same AMD root.
+POLICY = int(PolicyFlags.NODBG | PolicyFlags.NOKS | PolicyFlags.SEV)
+#: The guest's RAM: page 0 holds the image, the secret, the note and a sector buffer (private);
+#: the last page is the shared bounce page; pages between are private and zero. Every private
+#: page is encrypted twice more by the migration (sealed on A, opened on B): the default keeps
+#: one, so that the demo fits its minute on the RTL.
+MIN_GUEST_SIZE = 2 * PAGE
+#: The demo's hardware: the compact engine (Amaranth simulates it two to three times faster per
+#: cycle than the pipelined one, and the story moves little data) and a DRAM latency of 8 cycles
+#: (80 ns at 100 MHz); the rest is MachineConfig's defaults.
+DEMO_MACHINE = MachineConfig(engine="compact", memory_latency=8)
+#: The initial image LAUNCH_UPDATE_DATA encrypts and measures (the OVMF role), at GPA 0.
+IMAGE_SIZE = 1024
+NOTE = b"private note: only this guest's own key can decrypt this line.".ljust(LINE, b".")
+assert len(NOTE) == LINE
+SECTOR = 512
+
+
+@dataclass
+class StoryConfig:
+    backend: str = "amaranth"
+    guest_size: int = MIN_GUEST_SIZE
+    machine: MachineConfig = field(default_factory=lambda: DEMO_MACHINE)
+    seed: int | None = None
+    host_sme: bool = False          # the hosts encrypt their own memory with the SME key
+    vcd: str | None = None          # platform A's run only
+    options: dict = field(default_factory=dict)
+
+    def check(self):
+        if self.guest_size < MIN_GUEST_SIZE or self.guest_size % PAGE or self.guest_size > 256 * PAGE:
+            raise ValueError(f"the guest size must be a multiple of {PAGE} from {MIN_GUEST_SIZE} to "
+                             f"{256 * PAGE} bytes, not {self.guest_size}")
+
+
+@dataclass
+class Step:
+    """One step of the story as the demo shows it."""
+    name: str
+    title: str
+    lines: list = field(default_factory=list)
+    platform: str = "A"
+    seconds: float = 0.0
+    cycles: int = 0
+
+
+@dataclass
+class StoryResult:
+    steps: list
+    guest: dict                     # what the guest read, on A and on B
+    dram: dict                      # {"A": {page: bytes}, "B": ...}: every page the hosts used
+    counters: dict                  # unit and cache counters summed over the runs
+    cycles: int
+    seconds: float
+    dumps: dict                     # the side-by-side lines: {label: (guest, host, dram)}
+
+
+def make_platforms(seed=None, *, ark_bits=2048):
+    """Two manufactured chips under one simulated AMD root (the model's stand-in for AMD's):
+    ``(root, store_a, store_b)``. With ``seed`` the chips are reproducible; the root's RSA keys
+    never are (the caller shares one root between runs it compares)."""
+    root = certs.SimulatedAMDRoot.generate(bits=ark_bits)
+    stores = []
+    for name in ("A", "B"):
+        store = PlatformStore()
+        manufacture(store, root, Entropy(None if seed is None else f"{seed}/chip {name}"))
+        stores.append(store)
+    return (root, *stores)
+
+
+def _copy(store):
+    copy = PlatformStore()
+    copy.restore(store.snapshot())
+    return copy
+
+
+def _image(size):
+    """The guest's initial image (the OVMF role): readable lines, so that the dumps show
+    text in the guest and noise in DRAM."""
+    lines = [f"sevlab guest image: page {n // (PAGE // LINE)}, line {n % (PAGE // LINE):02}"
+             .encode().ljust(LINE, b" ") for n in range(size // LINE)]
+    return b"".join(lines)
+
+
+class _Recorder:
+    """Times steps on one machine and calls the progress callback."""
+
+    def __init__(self, steps, machine, platform, progress):
+        self.steps, self.machine, self.platform, self.progress = steps, machine, platform, progress
+
+    def step(self, name, title):
+        return _StepTimer(self, Step(name, title, platform=self.platform))
+
+
+class _StepTimer:
+    def __init__(self, recorder, step):
+        self.recorder, self.step = recorder, step
+
+    def __enter__(self):
+        self.start, self.cycles = time.perf_counter(), self.recorder.machine.cycles
+        if self.recorder.progress:
+            self.recorder.progress("start", self.step)
+        return self.step
+
+    def __exit__(self, kind, error, trace):
+        self.step.seconds = time.perf_counter() - self.start
+        self.step.cycles = self.recorder.machine.cycles - self.cycles
+        if kind is None:
+            self.recorder.steps.append(self.step)
+            if self.recorder.progress:
+                self.recorder.progress("end", self.step)
+        return False
+
+
+async def _boot(machine, store, entropy, host_sme):
+    firmware = SEVFirmware(machine, store, entropy)
+    await firmware.power_on()
+    await UnitDriver(machine).clear_counters()
+    await CacheDriver(machine).clear_counters()
+    return firmware, await KVM.start(machine, firmware, host_sme=host_sme)
+
+
+async def _counters(machine):
+    return {**await UnitDriver(machine).counters(), **await CacheDriver(machine).counters()}
+
+
+async def _dram_image(kvm):
+    """Every page the host ever used: its command buffer and the page pool up to the highest
+    page handed out, as DRAM holds them."""
+    machine, pool = kvm.machine, kvm.memory.pages
+    pages = [MEMORY_MAP.command_buffer, *range(pool.start, pool.high_water, PAGE)]
+    return {page: await machine.dram_read(page, PAGE) for page in pages}
+
+
+def run_story(config, platforms, progress=None):
+    """Tell the story on ``config.backend``; ``platforms`` from :func:`make_platforms`.
+    ``progress(event, step)`` is called with ``"start"`` and ``"end"`` around each step."""
+    config.check()
+    root, store_a, store_b = platforms
+    store_a, store_b = _copy(store_a), _copy(store_b)       # a story never changes its inputs
+    steps, guest, dram, counters, dumps = [], {}, {}, {}, {}
+    cycles = 0
+    started = time.perf_counter()
+    size = config.guest_size
+    image = _image(IMAGE_SIZE)
+    secret_gpa = IMAGE_SIZE                 # OVMF's secret table, then the note and a sector buffer
+    note_gpa = PAGE // 2
+    sector_gpa = note_gpa + SECTOR
+    bounce_gpa = size - PAGE
+
+    def entropy(name):
+        return Entropy(None if config.seed is None else f"{config.seed}/{name}")
+
+    def machine(name):
+        options = dict(config.options)
+        if config.vcd and name == "A":
+            options["vcd"] = config.vcd
+        return make_machine(config.backend, config.machine, **options)
+
+    def add(into, values):
+        for key, value in values.items():
+            into[key] = into.get(key, 0) + value
+
+    # Run 1, platform B: its host exports what a source needs to send it a guest. --------------
+    b_entropy = entropy("platform B")
+
+    async def export_b(m):
+        record = _Recorder(steps, m, "B", progress)
+        with record.step("target", "platform B publishes its PDH and certificate chain") as step:
+            _, kvm = await _boot(m, store_b, b_entropy, config.host_sme)
+            pdh, chain = await kvm.pdh_cert_export()
+            ark, ask = kvm.amd_certificates()
+            step.lines.append(f"PDH_CERT_EXPORT: PDH {hashlib.sha256(pdh).hexdigest()[:16]}…, "
+                              f"chain PEK ‖ OCA ‖ CEK {len(chain)} bytes")
+        add(counters, await _counters(m))
+        return pdh, chain, ask + ark
+
+    m = machine("B1")
+    target = m.run(export_b)
+    cycles += m.cycles
+
+    # Run 2, platform A: launch, run, migrate out, tear down. ------------------------------------
+    owner_entropy = entropy("guest owner")
+
+    async def platform_a(m):
+        nonlocal dumps
+        record = _Recorder(steps, m, "A", progress)
+        with record.step("platform", "platform A powers on; the host initialises SEV") as step:
+            firmware, kvm = await _boot(m, store_a, entropy("platform A"), config.host_sme)
+            await kvm.platform_init()
+            status = await kvm.platform_status()
+            step.lines += [f"power on: a random SME key in key slot 0; C-bit is address bit "
+                           f"{kvm.cbit.bit_length() - 1}; SEV ASIDs {kvm.asids.min_sev_asid}.."
+                           f"{kvm.asids.max_sev_asid}",
+                           f"PLATFORM_STATUS: API {status['api_major']}.{status['api_minor']} build "
+                           f"{status['build']}, state {status['state']} (INIT)"]
+
+        with record.step("certificates", "the guest owner checks the platform's certificate chain") as step:
+            owner = GuestOwner(POLICY, root.ark, owner_entropy)
+            pdh, chain = await kvm.pdh_cert_export()
+            report = owner.verify_platform(*kvm.amd_certificates(), pdh, chain)
+            step.lines += [line for line in report.lines() if line.startswith(("ok", "chain"))]
+            for generation in ("naples", "rome"):
+                real = certs.verify_chain(_real_chain(generation))
+                step.lines.append(f"the same code on AMD's real {generation.title()} chain: "
+                                  f"{'verified' if real.ok else 'FAILED'} ({len(real.checks)} signatures)")
+
+        with record.step("launch", "launch: LAUNCH_START … LAUNCH_FINISH with attestation and a secret") as step:
+            vm = kvm.create_vm()
+            kvm.add_ram(vm, 0, size)
+            await kvm.sev_init(vm)
+            godh, session = owner.launch_blobs()
+            handle = await kvm.launch_start(vm, POLICY, godh_cert=godh, session=session)
+            await kvm.write_guest_ram(vm, 0, image)
+            await kvm.launch_update_data(vm, 0, len(image))
+            measure = await kvm.launch_measure(vm)
+            owner.check_measurement(measure, status["api_major"], status["api_minor"], status["build"],
+                                    hashlib.sha256(image).digest())
+            header, trans = owner.secret_packet([(SECRET_GUID, PASSPHRASE)])
+            await kvm.launch_secret(vm, header, secret_gpa, trans)
+            await kvm.launch_finish(vm)
+            mnonce = owner_entropy.token_bytes(16)
+            attestation = owner.verify_attestation(await kvm.attestation(vm, mnonce), mnonce,
+                                                   hashlib.sha256(image).digest())
+            step.lines += [
+                f"KVM_SEV_INIT: ASID {vm.asid}; LAUNCH_START: handle {handle}, policy {POLICY:#x} "
+                f"(NODBG, NOKS, SEV); ACTIVATE: the guest's key in key slot {vm.asid}",
+                f"LAUNCH_UPDATE_DATA: {len(image)} bytes encrypted in place; launch digest "
+                f"{hashlib.sha256(image).hexdigest()[:16]}…",
+                f"LAUNCH_MEASURE: {measure[:32].hex()[:32]}… — the owner recomputed it and agrees",
+                f"LAUNCH_SECRET: {len(trans)} bytes sealed for the guest; LAUNCH_FINISH: RUNNING",
+                "ATTESTATION: report for the owner's nonce, signed by the PEK: verified"]
+            guest["measurement"] = measure.hex()
+            guest["attestation"] = attestation.to_bytes().hex()
+
+        with record.step("guest", "the guest runs: private pages, a shared page, block I/O") as step:
+            vcpu = VCPU(kvm, vm)
+            os_ = GuestOS(vcpu)
+            await os_.boot(vm.ram)
+            table = parse_secret_table(await os_.read(secret_gpa, 128))
+            found = dict(table).get(SECRET_GUID)
+            image_ok = await os_.read(0, len(image)) == image
+            await os_.write(note_gpa, NOTE)
+            await os_.set_memory_decrypted(bounce_gpa)
+            disk = BlockDevice(kvm, vm, image=b"sector 0: the host's disk, read by the guest".ljust(SECTOR, b" "))
+            driver = BlockDriver(os_, disk, bounce_gpa)
+            await driver.read(0, sector_gpa)
+            await driver.write(1, note_gpa - note_gpa % SECTOR)
+            sector = await os_.read(sector_gpa, SECTOR)
+            guest["A"] = {"image_intact": image_ok, "secret": found.decode() if found else None,
+                          "note": (await os_.read(note_gpa, LINE)).decode(), "sector0": sector.rstrip().decode()}
+            step.lines += [
+                f"CPUID Fn8000_001F: C-bit {os_.me_mask.bit_length() - 1}; every page mapped private (C=1)",
+                f"the image reads back intact: {image_ok}",
+                f"the secret, found in private memory under its GUID: {found.decode() if found else None!r}",
+                f"page {bounce_gpa:#x} made shared (flush, clear C-bit); the block device DMAs "
+                f"through it, the guest copies to and from private pages"]
+
+        with record.step("dram", "what the guest sees, what the host reads, what DRAM holds") as step:
+            await m.wbinvd()                # so that DRAM is current (the host may do this)
+            dumps = {}
+            for label, gpa in (("private line (the note)", note_gpa), ("shared line (bounce page)", bounce_gpa)):
+                spa, host_c = vm.npt.translate(gpa)
+                dumps[label] = (await vcpu.read(gpa, LINE), await kvm.read_guest_ram(vm, gpa, LINE),
+                                await m.dram_read(spa, LINE))
+            step.lines.append("(see the dumps below)")
+
+        with record.step("migrate-out", "migration: SEND_START … SEND_FINISH towards platform B") as step:
+            pdh_b, chain_b, amd_b = target
+            session_b = await kvm.send_start(vm, pdh_b, chain_b, amd_b)
+            private = [(gpa, PAGE) for gpa in range(0, size, PAGE) if gpa not in vm.shared]
+            packets = []
+            for gpa, length in private:
+                packets += await kvm.send_update_data(vm, gpa, length)
+            shared = {gpa: await kvm.read_guest_ram(vm, gpa, PAGE) for gpa in sorted(vm.shared)}
+            await kvm.send_finish(vm)
+            step.lines += ["SEND_START: the target's chain checked by A's firmware; a session for B's PDH",
+                           f"SEND_UPDATE_DATA: {len(packets)} private pages sealed under fresh transport keys; "
+                           f"{len(shared)} shared page copied in plaintext; SEND_FINISH: SENT"]
+
+        with record.step("teardown", "teardown on A: DEACTIVATE, DECOMMISSION, ASID reclaim") as step:
+            asid = vm.asid
+            await kvm.destroy(vm)
+            dirty = sorted(firmware.dirty_asids)
+            reclaimable = sorted(kvm.asids.reclaimable)
+            await kvm.flush_asids()
+            step.lines += [f"destroy: WBINVD, DEACTIVATE (slot {asid} wiped), DECOMMISSION; ASID {asid} is "
+                           f"reclaimable {reclaimable}, dirty in the firmware {dirty}",
+                           f"recycle: WBINVD then DF_FLUSH; reclaimable {sorted(kvm.asids.reclaimable)}, "
+                           f"dirty {sorted(firmware.dirty_asids)}: ASID {asid} is free again"]
+        dram["A"] = await _dram_image(kvm)
+        add(counters, await _counters(m))
+        return pdh, session_b, packets, shared, vcpu.page_table.entries
+
+    m = machine("A")
+    source_pdh, session_b, packets, shared, page_table = m.run(platform_a)
+    cycles += m.cycles
+
+    # Run 3, platform B: receive the guest and run it. -------------------------------------------
+    async def platform_b(m):
+        record = _Recorder(steps, m, "B", progress)
+        with record.step("migrate-in", "platform B receives the guest: RECEIVE_START … RECEIVE_FINISH") as step:
+            firmware, kvm = await _boot(m, store_b, b_entropy, config.host_sme)
+            vm = kvm.create_vm()
+            kvm.add_ram(vm, 0, size)
+            await kvm.sev_init(vm)
+            await kvm.receive_start(vm, POLICY, source_pdh, session_b)
+            for gpa, header, trans in packets:
+                await kvm.receive_update_data(vm, gpa, header, trans)
+            for gpa, data in shared.items():
+                await kvm.write_guest_ram(vm, gpa, data)
+            await kvm.receive_finish(vm)
+            vcpu = VCPU(kvm, vm)
+            vcpu.page_table.entries = dict(page_table)          # the vCPU state QEMU moves
+            os_ = GuestOS(vcpu)
+            os_.me_mask = kvm.cbit
+            table = dict(parse_secret_table(await os_.read(secret_gpa, 128)))
+            guest["B"] = {"image_intact": await os_.read(0, len(image)) == image,
+                          "secret": table[SECRET_GUID].decode() if SECRET_GUID in table else None,
+                          "note": (await os_.read(note_gpa, LINE)).decode(),
+                          "sector0": (await os_.read(sector_gpa, SECTOR)).rstrip().decode()}
+            await m.wbinvd()
+            spa_b, _ = vm.npt.translate(note_gpa)
+            dumps["the note's line in B's DRAM"] = (await vcpu.read(note_gpa, LINE),
+                                                    await kvm.read_guest_ram(vm, note_gpa, LINE),
+                                                    await m.dram_read(spa_b, LINE))
+            same = guest["B"] == guest["A"]
+            differs = dumps["the note's line in B's DRAM"][2] != dumps["private line (the note)"][2]
+            step.lines += [f"RECEIVE_START: a new guest with its own key, ASID {vm.asid}; {len(packets)} packets "
+                           f"opened into place; RECEIVE_FINISH: RUNNING",
+                           f"the guest on B reads the same image, secret, note and sector as on A: {same}",
+                           f"the note's line in DRAM differs between A and B (another key): {differs}"]
+        with record.step("teardown-b", "teardown on B") as step:
+            await kvm.destroy(vm)
+            await kvm.flush_asids()
+            step.lines.append(f"ASID {vm.asid} reclaimed after WBINVD and DF_FLUSH")
+        dram["B"] = await _dram_image(kvm)
+        add(counters, await _counters(m))
+
+    m = machine("B2")
+    m.run(platform_b)
+    cycles += m.cycles
+    return StoryResult(steps=steps, guest=guest, dram=dram, counters=counters, cycles=cycles,
+                       seconds=time.perf_counter() - started, dumps=dumps)
+
+
+def _real_chain(generation):
+    from importlib import resources
+    folder = resources.files(__package__).joinpath("data", f"amd-{generation}")
+    return [certs.load_certificate(folder.joinpath(f"{role}.cert").read_bytes())
+            for role in ("ark", "ask", "cek", "oca", "pek", "pdh")]
