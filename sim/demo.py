@@ -44,6 +44,8 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=None,
                         help="draw every key and nonce from a seeded stream, so that runs (and backends) "
                              "give byte-identical DRAM; the default uses fresh randomness")
+    parser.add_argument("--host-sme", action="store_true",
+                        help="the hosts encrypt their own memory with the SME key (slower on the RTL)")
     parser.add_argument("--vcd", metavar="FILE", help="write platform A's waveforms (amaranth backend)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
@@ -56,7 +58,7 @@ def run(args):
     options = {"quiet": True} if args.backend in ("icarus", "verilator") else {}
     config = StoryConfig(backend=args.backend, guest_size=_size(args.guest_size), seed=args.seed,
                          machine=dataclasses.replace(DEMO_MACHINE, engine=args.engine), vcd=args.vcd,
-                         options=options)
+                         host_sme=args.host_sme, options=options)
     try:
         config.check()
     except ValueError as error:
@@ -81,7 +83,8 @@ def _header(out, args, config):
               f"ASID-tagged cache, {args.engine} XTS-AES-{m.key_bits} unit, C-bit {m.cbit_position}, DRAM "
               f"latency {m.memory_latency} cycles) on "
               f"{args.backend}; a {config.guest_size // 1024} KiB guest; two platforms under a simulated AMD "
-              f"root (not AMD's){'; seeded: not secret' if config.seed is not None else ''}\n\n")
+              f"root (not AMD's){'; host SME on' if config.host_sme else ''}"
+              f"{'; seeded: not secret' if config.seed is not None else ''}\n\n")
 
 
 class _Progress:

@@ -1,8 +1,11 @@
 """The SEV story of ``sevlab demo`` (sim/story.py): what the guest and the hosts see on each
 platform, reproducibility with a seed, and the same DRAM and guest results on every backend."""
 
+import pathlib
+
 import pytest
 
+from sevlab.sim import story as story_module
 from sevlab.sim.story import IMAGE_SIZE, NOTE, PASSPHRASE, StoryConfig, _image, make_platforms, run_story
 
 
@@ -78,3 +81,14 @@ def test_every_backend_gives_the_models_dram_and_guest_results(on_model, platfor
                      if result.dram[name][page] != on_model.dram[name][page]]
         assert not differing, f"platform {name}: pages {differing} differ from the model"
     assert result.dumps == on_model.dumps
+
+
+@pytest.mark.parametrize("generation", ["naples", "rome"])
+def test_the_packaged_amd_chains_are_the_sev_data_files(generation):
+    """sim/data/amd-*/ (what the demo verifies) are byte-identical to ../shared/sev-data/."""
+    data = pathlib.Path(__file__).resolve().parents[3] / "shared" / "sev-data" / "virtee-sev"
+    packaged = pathlib.Path(story_module.__file__).parent / "data" / f"amd-{generation}"
+    for role in ("ark", "ask", "cek", "oca", "pek", "pdh"):
+        upstream = data / ("builtin" if role in ("ark", "ask") else "tests") / generation / f"{role}.cert"
+        assert upstream.is_file(), f"SEV test data file is missing: {upstream}"
+        assert (packaged / f"{role}.cert").read_bytes() == upstream.read_bytes(), role
