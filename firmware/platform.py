@@ -344,9 +344,13 @@ class SEVFirmware(MigrationCommands, GuestCommands):
         return {"length": ID_BYTES}
 
     # For the guest owner and tests ---------------------------------------------------------
+    def amd_certificates(self):
+        """(ARK, ASK) of the chip: public, what AMD's key server gives for it."""
+        return tuple(certs.AMDCertificate.from_bytes(bytes.fromhex(self.store.get(name)))
+                     for name in ("ark_cert", "ask_cert"))
+
     def platform_chain(self):
         """(ARK, ASK, CEK, OCA, PEK, PDH) as the platform would export them (public data)."""
-        ark = certs.AMDCertificate.from_bytes(bytes.fromhex(self.store.get("ark_cert")))
-        ask = certs.AMDCertificate.from_bytes(bytes.fromhex(self.store.get("ask_cert")))
+        ark, ask = self.amd_certificates()
         return (ark, ask, *(self._certificate(name) for name in ("cek_cert", "oca_cert", "pek_cert", "pdh_cert")))
 

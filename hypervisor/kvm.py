@@ -114,7 +114,7 @@ class KVM:
     def amd_certificates(self):
         """``(ark, ask)`` bytes: what the host fetches from AMD's key server for its chip. The
         model's stand-in is the chip's manufactured certificates (public data)."""
-        ark, ask = self.psp.firmware.platform_chain()[:2]
+        ark, ask = self.psp.firmware.amd_certificates()
         return ark.to_bytes(), ask.to_bytes()
 
     async def flush_asids(self):

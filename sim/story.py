@@ -28,6 +28,7 @@ from ..hypervisor.hostmem import LINE, MEMORY_MAP, PAGE
 from ..hypervisor.kvm import KVM
 from ..hypervisor.owner import GuestOwner
 from ..hypervisor.vcpu import VCPU
+from ..hypervisor.vmm import launch_guest, verify_platform
 from .machine import CacheDriver, MachineConfig, UnitDriver, make_machine
 
 __all__ = ["StoryConfig", "Step", "StoryResult", "make_platforms", "run_story", "SECRET_GUID",
@@ -234,8 +235,7 @@ def run_story(config, platforms, progress=None):
 
         with record.step("certificates", "the guest owner checks the platform's certificate chain") as step:
             owner = GuestOwner(POLICY, root.ark, owner_entropy)
-            pdh, chain = await kvm.pdh_cert_export()
-            report = owner.verify_platform(*kvm.amd_certificates(), pdh, chain)
+            report = await verify_platform(kvm, owner)
             step.lines += [line for line in report.lines() if line.startswith(("ok", "chain"))]
             for generation in ("naples", "rome"):
                 real = certs.verify_chain(_real_chain(generation))
@@ -243,32 +243,20 @@ def run_story(config, platforms, progress=None):
                                   f"{'verified' if real.ok else 'FAILED'} ({len(real.checks)} signatures)")
 
         with record.step("launch", "launch: LAUNCH_START … LAUNCH_FINISH with attestation and a secret") as step:
-            vm = kvm.create_vm()
-            kvm.add_ram(vm, 0, size)
-            await kvm.sev_init(vm)
-            godh, session = owner.launch_blobs()
-            handle = await kvm.launch_start(vm, POLICY, godh_cert=godh, session=session)
-            await kvm.write_guest_ram(vm, 0, image)
-            await kvm.launch_update_data(vm, 0, len(image))
-            measure = await kvm.launch_measure(vm)
-            owner.check_measurement(measure, status["api_major"], status["api_minor"], status["build"],
-                                    hashlib.sha256(image).digest())
-            header, trans = owner.secret_packet([(SECRET_GUID, PASSPHRASE)])
-            await kvm.launch_secret(vm, header, secret_gpa, trans)
-            await kvm.launch_finish(vm)
-            mnonce = owner_entropy.token_bytes(16)
-            attestation = owner.verify_attestation(await kvm.attestation(vm, mnonce), mnonce,
-                                                   hashlib.sha256(image).digest())
+            vm, launched = await launch_guest(kvm, owner, image=image, ram_size=size, secret_gpa=secret_gpa,
+                                              secrets=[(SECRET_GUID, PASSPHRASE)],
+                                              mnonce=owner_entropy.token_bytes(16))
+            measure = launched["measurement"]
             step.lines += [
-                f"KVM_SEV_INIT: ASID {vm.asid}; LAUNCH_START: handle {handle}, policy {POLICY:#x} "
+                f"KVM_SEV_INIT: ASID {vm.asid}; LAUNCH_START: handle {launched['handle']}, policy {POLICY:#x} "
                 f"(NODBG, NOKS, SEV); ACTIVATE: the guest's key in key slot {vm.asid}",
                 f"LAUNCH_UPDATE_DATA: {len(image)} bytes encrypted in place; launch digest "
-                f"{hashlib.sha256(image).hexdigest()[:16]}…",
+                f"{launched['digest'].hex()[:16]}…",
                 f"LAUNCH_MEASURE: {measure[:32].hex()[:32]}… — the owner recomputed it and agrees",
-                f"LAUNCH_SECRET: {len(trans)} bytes sealed for the guest; LAUNCH_FINISH: RUNNING",
+                f"LAUNCH_SECRET: {launched['secret_bytes']} bytes sealed for the guest; LAUNCH_FINISH: RUNNING",
                 "ATTESTATION: report for the owner's nonce, signed by the PEK: verified"]
             guest["measurement"] = measure.hex()
-            guest["attestation"] = attestation.to_bytes().hex()
+            guest["attestation"] = launched["attestation"].to_bytes().hex()
 
         with record.step("guest", "the guest runs: private pages, a shared page, block I/O") as step:
             vcpu = VCPU(kvm, vm)
@@ -327,7 +315,7 @@ def run_story(config, platforms, progress=None):
                            f"dirty {sorted(firmware.dirty_asids)}: ASID {asid} is free again"]
         dram["A"] = await _dram_image(kvm)
         add(counters, await _counters(m))
-        return pdh, session_b, packets, shared, vcpu.page_table.entries
+        return owner.pdh.to_bytes(), session_b, packets, shared, vcpu.page_table.entries
 
     m = machine("A")
     source_pdh, session_b, packets, shared, page_table = m.run(platform_a)

@@ -16,6 +16,7 @@ from sevlab.hypervisor.hostmem import PAGE
 from sevlab.hypervisor.kvm import KVM, FirmwareError
 from sevlab.hypervisor.owner import GuestOwner, OwnerRefused
 from sevlab.hypervisor.vcpu import VCPU
+from sevlab.hypervisor.vmm import launch_guest
 from sevlab.firmware.certs import AMDCertificate
 from sevlab.firmware.status import Status
 from sevlab.sim.machine import run
@@ -38,24 +39,10 @@ def on_model(scenario, store):
 
 
 async def launch(kvm, policy=0, image=IMAGE):
-    """The whole launch of a guest with an owner: returns (vm, owner)."""
-    vm = kvm.create_vm()
-    kvm.add_ram(vm, 0, RAM)
-    await kvm.sev_init(vm)
+    """The whole launch of a guest with an owner who trusts the platform's root: (vm, owner)."""
     owner = GuestOwner(policy, AMDCertificate.from_bytes(kvm.amd_certificates()[0]))
-    pdh, chain = await kvm.pdh_cert_export()
-    owner.verify_platform(*kvm.amd_certificates(), pdh, chain)
-    godh, session = owner.launch_blobs()
-    await kvm.launch_start(vm, policy, godh_cert=godh, session=session)
-    await kvm.write_guest_ram(vm, 0, image)
-    await kvm.launch_update_data(vm, 0, len(image))
-    measure = await kvm.launch_measure(vm)
-    status = await kvm.platform_status()
-    owner.check_measurement(measure, status["api_major"], status["api_minor"], status["build"],
-                            hashlib.sha256(image).digest())
-    header, trans = owner.secret_packet([(GUID, b"the disk passphrase")])
-    await kvm.launch_secret(vm, header, SECRET_GPA, trans)
-    await kvm.launch_finish(vm)
+    vm, _ = await launch_guest(kvm, owner, image=image, ram_size=RAM, secret_gpa=SECRET_GPA,
+                               secrets=[(GUID, b"the disk passphrase")])
     return vm, owner
 
 
