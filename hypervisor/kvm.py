@@ -63,7 +63,7 @@ class KVM:
         self.vms = []
 
     @classmethod
-    async def start(cls, machine, firmware, *, host_sme=True):
+    async def start(cls, machine, firmware, *, host_sme=False):
         cpuid = await UnitDriver(machine).cpuid()
         return cls(machine, firmware, host_sme=host_sme, cbit=1 << cpuid["ebx"]["cbit_position"],
                    min_sev_asid=cpuid["edx"]["min_sev_asid"], max_sev_asid=cpuid["ecx"]["asids"])

@@ -29,11 +29,11 @@ GUID = uuid.UUID("736869e5-84f0-4973-92ec-06879ce3da0b")
 NODBG = 1
 
 
-def on_model(scenario, store):
+def on_model(scenario, store, host_sme=False):
     async def top(machine):
         firmware = SEVFirmware(machine, store)
         await firmware.power_on()
-        kvm = await KVM.start(machine, firmware)
+        kvm = await KVM.start(machine, firmware, host_sme=host_sme)
         return await scenario(kvm, firmware)
     return run(top, backend="model")[0]
 
@@ -46,7 +46,8 @@ async def launch(kvm, policy=0, image=IMAGE):
     return vm, owner
 
 
-def test_launch_secret_private_and_shared_pages_and_block_io(make_store):
+@pytest.mark.parametrize("host_sme", [False, True])
+def test_launch_secret_private_and_shared_pages_and_block_io(make_store, host_sme):
     async def scenario(kvm, firmware):
         vm, _ = await launch(kvm)
         guest = GuestOS(VCPU(kvm, vm))
@@ -75,7 +76,7 @@ def test_launch_secret_private_and_shared_pages_and_block_io(make_store):
         r["disk"] = bytes(disk.image[3 * 512:4 * 512])
         return r
 
-    r = on_model(scenario, make_store())
+    r = on_model(scenario, make_store(), host_sme)
     assert r["image"] == IMAGE and r["cbit"] and r["state"] == 3      # RUNNING
     assert r["table"] == [(GUID, b"the disk passphrase")]
     assert r["host_view"] != IMAGE[:64]
