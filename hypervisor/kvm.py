@@ -11,6 +11,7 @@ that nothing it keeps is a key.
 from dataclasses import dataclass, field
 
 from ..firmware.commands import CommandId
+from ..firmware.guest import MAX_REGION_BYTES
 from ..firmware.states import PlatformState
 from ..sim.machine import UnitDriver
 from .asids import ASIDAllocator
@@ -204,7 +205,9 @@ class KVM:
         physically contiguous run (in place: the pages now hold the guest's ciphertext)."""
         await self._flush_guest(vm, gpa, length, private=False)
         for spa, run in vm.npt.runs(gpa, length):
-            await self.psp.call(C.LAUNCH_UPDATE_DATA, handle=vm.handle, address=self.memory.pa(spa), length=run)
+            for offset in range(0, run, MAX_REGION_BYTES):      # the firmware takes 1 MiB at most
+                await self.psp.call(C.LAUNCH_UPDATE_DATA, handle=vm.handle, address=self.memory.pa(spa + offset),
+                                    length=min(MAX_REGION_BYTES, run - offset))
 
     async def launch_measure(self, vm):
         """``KVM_SEV_LAUNCH_MEASURE``: the length probe, then the 48 bytes MEASURE ‖ MNONCE."""

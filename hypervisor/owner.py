@@ -30,15 +30,20 @@ class GuestOwner:
     entropy : Entropy, optional
         The owner's randomness (GODH key, TEK, TIK, nonces); the OS CSPRNG unless a reproducible
         scenario passes a seeded one.
+    tek, tik : bytes, optional
+        Transport keys the owner already has (sevctl's ``--tek``/``--tik`` files), 16 bytes each.
     """
 
-    def __init__(self, policy, trusted_ark, entropy=None):
+    def __init__(self, policy, trusted_ark, entropy=None, *, tek=None, tik=None):
         self.policy = policy
         self.trusted_ark = trusted_ark
         self._entropy = entropy or Entropy()
         self._godh_key = self._entropy.ec_private_key()
-        self._tek = self._entropy.token_bytes(session.KEY_SIZE)
-        self._tik = self._entropy.token_bytes(session.KEY_SIZE)
+        self._tek = self._entropy.token_bytes(session.KEY_SIZE) if tek is None else bytes(tek)
+        self._tik = self._entropy.token_bytes(session.KEY_SIZE) if tik is None else bytes(tik)
+        for name, key in (("TEK", self._tek), ("TIK", self._tik)):
+            if len(key) != session.KEY_SIZE:
+                raise ValueError(f"the {name} must be {session.KEY_SIZE} bytes, not {len(key)}")
         self.pdh = None
         self.chain_report = None
         self.api = None             # (api_major, api_minor, build) the measurement was made with

@@ -21,11 +21,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser():
-    from . import attack_command, bench, certs_command, demo, xts_command
+    from . import attack_command, bench, certs_command, demo, launch_command, xts_command
     parser = _Parser(prog="sevlab", description="An open model of AMD memory encryption "
                      "(SME, TSME, SEV): Amaranth RTL driven by firmware and hypervisor models.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (demo, attack_command, xts_command, bench, certs_command):
+    for module in (demo, launch_command, attack_command, xts_command, bench, certs_command):
         sub = commands.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)

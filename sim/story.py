@@ -213,9 +213,8 @@ def run_story(config, platforms, progress=None):
         add(counters, await _counters(m))
         return pdh, chain, ask + ark
 
-    m = machine("B1")
-    target = m.run(export_b)
-    cycles += m.cycles
+    target, used = _run(machine("B1"), export_b)
+    cycles += used
 
     # Run 2, platform A: launch, run, migrate out, tear down. ------------------------------------
     owner_entropy = entropy("guest owner")
@@ -317,9 +316,8 @@ def run_story(config, platforms, progress=None):
         add(counters, await _counters(m))
         return owner.pdh.to_bytes(), session_b, packets, shared, vcpu.page_table.entries
 
-    m = machine("A")
-    source_pdh, session_b, packets, shared, page_table = m.run(platform_a)
-    cycles += m.cycles
+    (source_pdh, session_b, packets, shared, page_table), used = _run(machine("A"), platform_a)
+    cycles += used
 
     # Run 3, platform B: receive the guest and run it. -------------------------------------------
     async def platform_b(m):
@@ -362,11 +360,18 @@ def run_story(config, platforms, progress=None):
         dram["B"] = await _dram_image(kvm)
         add(counters, await _counters(m))
 
-    m = machine("B2")
-    m.run(platform_b)
-    cycles += m.cycles
+    _, used = _run(machine("B2"), platform_b)
+    cycles += used
     return StoryResult(steps=steps, guest=guest, dram=dram, counters=counters, cycles=cycles,
                        seconds=time.perf_counter() - started, dumps=dumps)
+
+
+def _run(machine, scenario):
+    """Run ``scenario`` on ``machine``; returns its result and the cycles it took (read inside
+    the run: a co-simulation is gone once it returns)."""
+    async def counted(m):
+        return await scenario(m), m.cycles
+    return machine.run(counted)
 
 
 def _real_chain(generation):
