@@ -211,13 +211,10 @@ class AmaranthMachine(Machine):
         await self._register_access("maint", ("write", address, value))
 
     async def _register_access(self, bus, request):
-        # Writes are posted, as MMIO writes leave a core: queued in order and not waited for, so
-        # a command's register writes go out one per cycle. A read waits for its data, and with
-        # it for every access queued before it on that bus.
+        # Every access, writes too, is waited for: a register write must take effect before the
+        # bus traffic the caller issues next (posting writes broke that ordering).
         slot = {"request": request, "done": False, "value": None}
         self._register_buses[bus].ops.append(slot)
-        if request[0] == "write":
-            return None
         await self._until(lambda: slot["done"], lambda: f"{bus} {request[0]} of word {request[1]:#x}")
         return slot["value"]
 
