@@ -1,4 +1,2 @@
-"""The KVM-like hypervisor, guest OS and guest owner models (issue 6).
-
-Built so far: ``psp.py``, the host's driver for the SEV firmware's mailbox.
-"""
+"""The KVM-like host (``kvm.py``), its mailbox driver, memory, ASIDs and nested page tables, the
+vCPUs and guest OS, the guest owner and the VMM's launch. See ``README.md`` in this folder."""
