@@ -82,7 +82,7 @@ def _header(out, args, config):
     out.write(f"sevlab demo: AMD SEV on the memory system's RTL ({m.cache_bytes // 1024} KiB {m.cache_ways}-way "
               f"ASID-tagged cache, {args.engine} XTS-AES-{m.key_bits} unit, C-bit {m.cbit_position}, DRAM "
               f"latency {m.memory_latency} cycles) on "
-              f"{args.backend}; a {config.guest_size // 1024} KiB guest; two platforms under a simulated AMD "
+              f"{args.backend}; guest RAM {config.guest_size // 1024} KiB; two platforms under a simulated AMD "
               f"root (not AMD's){'; host SME on' if config.host_sme else ''}"
               f"{'; seeded: not secret' if config.seed is not None else ''}\n\n")
 
