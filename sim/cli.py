@@ -5,6 +5,7 @@ exit status 2; nothing a user types produces a traceback. See ``README.md``.
 """
 
 import argparse
+import os
 import sys
 
 __all__ = ["main", "CommandError"]
@@ -50,6 +51,11 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``sevlab demo | head``): stop quietly, as Unix tools do, and keep
+        # the interpreter from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0 if status is None else status
 
 

@@ -121,3 +121,13 @@ def test_xts_on_cocotb_backends_prints_only_the_result(backend):
         capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == xts_decrypt(key, tweak, data).hex() + "\n", result.stdout[-500:]
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    # `sevlab demo | head -1`: the pipe closes after the first line.
+    process = subprocess.Popen([sys.executable, "-m", "sevlab.sim.cli", "demo", "--backend", "model"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline().startswith(b"sevlab demo:")
+    process.stdout.close()
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 141 and b"Traceback" not in err, err.decode()[-2000:]
