@@ -191,14 +191,18 @@ class KVM:
                 session_address=session_at if session else 0, session_length=len(session))
         finally:
             self.memory.pages.release(pages)
-        vm.handle, vm.policy = outputs["handle"], policy
+        return await self._bind(vm, outputs["handle"], policy)
+
+    async def _bind(self, vm, handle, policy):
+        """ACTIVATE a new guest context with the VM's ASID; DECOMMISSION it if the bind fails
+        (what KVM does after LAUNCH_START and RECEIVE_START)."""
         try:
-            await self.psp.call(C.ACTIVATE, handle=vm.handle, asid=vm.asid)
+            await self.psp.call(C.ACTIVATE, handle=handle, asid=vm.asid)
         except FirmwareError:
-            await self.psp.call(C.DECOMMISSION, handle=vm.handle)
-            vm.handle = None
+            await self.psp.call(C.DECOMMISSION, handle=handle)
             raise
-        return vm.handle
+        vm.handle, vm.policy = handle, policy
+        return handle
 
     async def launch_update_data(self, vm, gpa, length):
         """``KVM_SEV_LAUNCH_UPDATE_DATA``: flush the range, then LAUNCH_UPDATE_DATA once per
@@ -325,14 +329,7 @@ class KVM:
                                           session_length=len(session))
         finally:
             self.memory.pages.release(pages)
-        vm.handle, vm.policy = outputs["handle"], policy
-        try:
-            await self.psp.call(C.ACTIVATE, handle=vm.handle, asid=vm.asid)
-        except FirmwareError:
-            await self.psp.call(C.DECOMMISSION, handle=vm.handle)
-            vm.handle = None
-            raise
-        return vm.handle
+        return await self._bind(vm, outputs["handle"], policy)
 
     async def receive_update_data(self, vm, gpa, header, trans):
         spa, _ = vm.npt.translate(gpa)

@@ -70,13 +70,20 @@ async def _guest(kvm, seed, name="victim", policy=0):
     return vm, guest
 
 
-async def _read_private(machine, store, seed):
-    out = Outcome()
-    firmware, kvm = await _platform(machine, store, seed)
+async def _victim_line_in_dram(machine, store, seed):
+    """A running victim that wrote a private line at TARGET, flushed to DRAM (WBINVD, as the host
+    may do at any time): ``(kvm, vm, guest_os, the line)``."""
+    _, kvm = await _platform(machine, store, seed)
     vm, guest = await _guest(kvm, seed)
     secret = _line("the victim's private data")
     await guest.write(TARGET, secret)
     await machine.wbinvd()
+    return kvm, vm, guest, secret
+
+
+async def _read_private(machine, store, seed):
+    out = Outcome()
+    kvm, vm, guest, secret = await _victim_line_in_dram(machine, store, seed)
     host_view = await kvm.read_guest_ram(vm, TARGET, LINE)
     spa, _ = vm.npt.translate(TARGET)
     dram = await machine.dram_read(spa, LINE)
@@ -92,11 +99,7 @@ async def _read_private(machine, store, seed):
 
 async def _move_ciphertext(machine, store, seed):
     out = Outcome()
-    firmware, kvm = await _platform(machine, store, seed)
-    vm, guest = await _guest(kvm, seed)
-    secret = _line("the victim's private data")
-    await guest.write(TARGET, secret)
-    await machine.wbinvd()
+    kvm, vm, guest, secret = await _victim_line_in_dram(machine, store, seed)
     ciphertext = await kvm.read_guest_ram(vm, TARGET, LINE)
     await kvm.write_guest_ram(vm, OTHER, ciphertext)
     await kvm.memory.flush(vm.npt.translate(OTHER)[0], LINE)
