@@ -8,8 +8,9 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from .formats import (_EC_INT, Algorithm, BadSignature, CertificateError, SEVCertificate, Usage,
-                      WrongSigner, _code, _known, _le, _le_bytes, _u32, _zero)
+from .codes import (_EC_INT, Algorithm, BadSignature, CertificateError, Usage, WrongSigner, _code, _known, _le,
+                    _le_bytes, _u32, _zero)
+from .formats import SEVCertificate
 from .signing import _ec_private_key
 from .verify import Verified, _ecdsa_check, _method
 

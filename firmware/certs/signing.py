@@ -12,9 +12,9 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from .formats import (_AMD_BITS, SIMULATED_MARK, Algorithm, AMDCertificate, ECDSASignature,
-                      ECPublicKey, EmptySignature, RSASignature, SEVCertificate, Usage, _amd_hash,
-                      _hash_name, _printable, _pss)
+from .codes import _AMD_BITS, SIMULATED_MARK, Algorithm, Usage, _amd_hash, _hash_name, _printable, _pss
+from .formats import AMDCertificate, SEVCertificate
+from .keys import ECDSASignature, ECPublicKey, EmptySignature, RSASignature
 from .verify import verify_chain
 
 

@@ -12,9 +12,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from .formats import (SIMULATED_MARK, AMDCertificate, BadSignature, ChainError, EmptySignature,
-                      RSAPublicKey, RSASignature, SEVCertificate, Usage, VerificationError,
-                      WrongSigner, _amd_hash, _hash_name, _pss)
+from .codes import (SIMULATED_MARK, BadSignature, ChainError, Usage, VerificationError, WrongSigner, _amd_hash,
+                    _hash_name, _pss)
+from .formats import AMDCertificate, SEVCertificate
+from .keys import EmptySignature, RSAPublicKey, RSASignature
 
 
 # --- verification --------------------------------------------------------------------------------
