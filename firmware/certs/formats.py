@@ -1,9 +1,9 @@
 """The two certificate formats of the SEV key hierarchy, byte-exact (``sev-reference.md`` §7).
 
 The 2084-byte SEV certificate of the CEK, OCA, PEK and PDH (EC P-384 keys, two signature slots)
-and the AMD CA certificate of the ARK and ASK (RSA-2048/4096) (their keys and signatures are
-``keys.py``'s, their codes ``codes.py``'s), strict parsing (unknown codes and nonzero reserved bytes are errors) and :func:`identify`, which
-tells one from the other by its own fields.
+and the AMD CA certificate of the ARK and ASK (RSA-2048/4096), parsed strictly (unknown codes and
+nonzero reserved bytes are errors), and :func:`identify`, which tells one from the other by its
+own fields. Their keys and signatures are ``keys.py``'s, their codes ``codes.py``'s.
 """
 
 import dataclasses
