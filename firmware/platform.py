@@ -4,7 +4,7 @@ commands come from ``guest.py`` and the migration commands from ``migration.py``
 through the same mailbox.
 
 The firmware reaches memory only through the machine API's privileged port (``port="priv"``,
-which bypasses the cores' cache) and the hardware's registers through the secure port. A command
+coherent with the cores' cache under the tag it carries, allocating nothing) and the hardware's registers through the secure port. A command
 either succeeds or leaves the firmware exactly as it was: every check runs before anything
 changes, and the volatile and persistent state are restored if a command fails part way. Output
 fields are written back even on failure, so a caller can read the length a too-small buffer

@@ -1,15 +1,13 @@
 """System memory as the host kernel sees and hands it out: 4 KiB pages, its own mappings (with the
-C-bit when host SME is on), and the cache maintenance that keeps the secure processor's view
-(which bypasses the cores' cache) in step with the cores'.
+C-bit when host SME is on), and the cache maintenance SEV asks of it.
 
-The secure processor reads and writes DRAM through the privileged port, which does not go
-through the cores' write-back cache. The host keeps one rule for the buffers it shares with it:
-*a buffer page holds no line in the cache while the firmware may touch it*. A buffer the host
-wrote is flushed (CLFLUSH, line by line) before the firmware reads it; a buffer the firmware
-wrote is read and then flushed, so no stale copy stays behind for the next use of the page;
-guest pages go back to the pool only after the WBINVD of a VM's destruction. (Linux gets the
-first half from ``clflush_cache_range`` and ``sev_clflush_pages``; on real parts the secure
-processor's accesses are coherent with the caches for the second.)
+The secure processor's accesses are coherent with the cores' cache under the tag they carry
+(address with C-bit, and ASID; ``rtl/cache/README.md``): a command buffer the host wrote needs
+no flush before the firmware reads it, nor one the firmware wrote before the host reads it, as
+in Linux. What the host flushes is a page about to be used under *another* tag: its own mapping
+of a guest page before the firmware rewrites it with the guest's key (``sev_clflush_pages``),
+a page before the guest or the host switches its C-bit, and everything before an ASID's key is
+replaced (WBINVD).
 """
 
 from dataclasses import dataclass
@@ -113,14 +111,3 @@ class HostMemory:
         for line in lines:
             await self.machine.clflush(line | mask, asid=asid)
 
-    async def to_device(self, address, data):
-        """Write a buffer the secure processor will read: write, then flush it to DRAM."""
-        await self.write(address, data)
-        await self.flush(address, len(data))
-
-    async def from_device(self, address, length):
-        """Read a buffer the secure processor wrote, then flush it (the rule above: no line of
-        it stays in the cache)."""
-        data = await self.read(address, length)
-        await self.flush(address, length)
-        return data

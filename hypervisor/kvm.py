@@ -71,10 +71,9 @@ class KVM:
 
     # Host buffers for one command (KVM's kmalloc'd pages) ---------------------------------------
     async def _buffers(self, *blobs):
-        """Fresh host pages for each blob — bytes the firmware reads (written and flushed for
-        it), or an int, the size of a buffer the firmware writes (a pool page holds no cache
-        line: ``hostmem.py``). Returns the pages and each buffer's address as the firmware is
-        given it."""
+        """Fresh host pages for each blob — bytes the firmware reads (written through the
+        cache, which the firmware's reads snoop), or an int, the size of a buffer the firmware
+        writes. Returns the pages and each buffer's address as the firmware is given it."""
         pages, addresses = [], []
         for blob in blobs:
             size = blob if isinstance(blob, int) else len(blob)
@@ -82,13 +81,13 @@ class KVM:
             if any(b - a != PAGE for a, b in zip(own, own[1:])):
                 raise RuntimeError("host buffer pages are not contiguous")   # the pool hands out in order
             if not isinstance(blob, int) and blob:
-                await self.memory.to_device(own[0], blob)
+                await self.memory.write(own[0], blob)
             pages += own
             addresses.append(self.memory.pa(own[0]))
         return pages, addresses
 
     async def _read_buffer(self, address, length):
-        return await self.memory.from_device(address & ~self.cbit, length)
+        return await self.memory.read(address & ~self.cbit, length)
 
     # The platform ---------------------------------------------------------------------------
     async def platform_status(self):
@@ -154,19 +153,21 @@ class KVM:
 
     async def read_guest_ram(self, vm, gpa, length):
         """The host reading guest RAM through its own mapping: a private page reads as
-        ciphertext (the unit decrypts it with the host's key, or not at all)."""
+        ciphertext (the unit decrypts it with the host's key, or not at all). The lines are
+        flushed after: a host-tagged copy of a guest page must not stay in the cache, where the
+        guest's next write (under its own tag) would leave it stale."""
         out = b""
         for _, spa, chunk in vm.npt.pages(gpa, length):
-            out += await self.memory.from_device(spa, chunk)
+            out += await self.memory.read(spa, chunk)
+            await self.memory.flush(spa, chunk)
         return out
 
-    async def _flush_guest(self, vm, gpa, length, *, private):
-        """``sev_clflush_pages``: flush the range as the guest (private) or the host maps it."""
+    async def _flush_guest(self, vm, gpa, length):
+        """``sev_clflush_pages``: flush the range as the host maps it, before the firmware
+        rewrites it under the guest's tag (a dirty host line written back later would undo
+        that)."""
         for _, spa, chunk in vm.npt.pages(gpa, length):
-            if private:
-                await self.memory.flush(spa, chunk, asid=vm.asid, c_bit=self.cbit)
-            else:
-                await self.memory.flush(spa, chunk)
+            await self.memory.flush(spa, chunk)
 
     # KVM_SEV_INIT and the launch -----------------------------------------------------------------
     async def sev_init(self, vm, *, es=False):
@@ -207,7 +208,7 @@ class KVM:
     async def launch_update_data(self, vm, gpa, length):
         """``KVM_SEV_LAUNCH_UPDATE_DATA``: flush the range, then LAUNCH_UPDATE_DATA once per
         physically contiguous run (in place: the pages now hold the guest's ciphertext)."""
-        await self._flush_guest(vm, gpa, length, private=False)
+        await self._flush_guest(vm, gpa, length)
         for spa, run in vm.npt.runs(gpa, length):
             for offset in range(0, run, MAX_REGION_BYTES):      # the firmware takes 1 MiB at most
                 await self.psp.call(C.LAUNCH_UPDATE_DATA, handle=vm.handle, address=self.memory.pa(spa + offset),
@@ -229,7 +230,7 @@ class KVM:
         spa, _ = vm.npt.translate(gpa)
         if vm.npt.translate(gpa + len(trans) - 1)[0] != spa + len(trans) - 1:
             raise ValueError("the secret must not cross a page")
-        await self._flush_guest(vm, gpa, len(trans), private=True)
+        await self._flush_guest(vm, gpa, len(trans))
         pages, (header_at, trans_at) = await self._buffers(header, trans)
         try:
             await self.psp.call(C.LAUNCH_SECRET, handle=vm.handle, header_address=header_at,
@@ -261,7 +262,7 @@ class KVM:
         out = b""
         try:
             for page_gpa, spa, chunk in vm.npt.pages(gpa, length):
-                await self._flush_guest(vm, page_gpa, chunk, private=True)
+                await self._flush_guest(vm, page_gpa, chunk)
                 await self.psp.call(C.DBG_DECRYPT, handle=vm.handle, src_address=spa,
                                     dst_address=bounce_at, length=chunk)
                 out += await self._read_buffer(bounce_at, chunk)
@@ -274,8 +275,8 @@ class KVM:
         pages, (bounce_at,) = await self._buffers(PAGE)
         try:
             for page_gpa, spa, chunk in vm.npt.pages(gpa, len(data)):
-                await self.memory.to_device(bounce_at & ~self.cbit, data[page_gpa - gpa:page_gpa - gpa + chunk])
-                await self._flush_guest(vm, page_gpa, chunk, private=True)
+                await self.memory.write(bounce_at & ~self.cbit, data[page_gpa - gpa:page_gpa - gpa + chunk])
+                await self._flush_guest(vm, page_gpa, chunk)
                 await self.psp.call(C.DBG_ENCRYPT, handle=vm.handle, src_address=bounce_at,
                                     dst_address=spa, length=chunk)
         finally:
@@ -304,7 +305,7 @@ class KVM:
         pages, (header_at, trans_at) = await self._buffers(HEADER_SIZE, PAGE)
         try:
             for page_gpa, spa, chunk in vm.npt.pages(gpa, length):
-                await self._flush_guest(vm, page_gpa, chunk, private=True)
+                # No flush: the firmware reads the page under the guest's own tag.
                 await self.psp.call(C.SEND_UPDATE_DATA, handle=vm.handle, header_address=header_at,
                                     header_length=HEADER_SIZE, guest_address=spa, guest_length=chunk,
                                     trans_address=trans_at, trans_length=chunk)
@@ -333,7 +334,7 @@ class KVM:
 
     async def receive_update_data(self, vm, gpa, header, trans):
         spa, _ = vm.npt.translate(gpa)
-        await self._flush_guest(vm, gpa, len(trans), private=True)
+        await self._flush_guest(vm, gpa, len(trans))
         pages, (header_at, trans_at) = await self._buffers(header, trans)
         try:
             await self.psp.call(C.RECEIVE_UPDATE_DATA, handle=vm.handle, header_address=header_at,

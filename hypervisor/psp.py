@@ -1,10 +1,10 @@
 """The host's driver for the SEV firmware's mailbox (Linux's ``drivers/crypto/ccp/sev-dev.c``).
 
 A command is an ID plus the physical address of its buffer in system memory (§2): the driver
-writes the fields into the buffer in its own memory (host port, flushed to DRAM for the secure
-processor, which does not see the cores' cache), rings the mailbox with the buffer's address
-(with the C-bit when host SME is on, as ``__psp_pa`` gives), and reads the buffer back for the
-output fields the firmware wrote (lengths, handles, status fields). It holds no secret:
+writes the fields into the buffer in its own memory (through the cores' cache, with which the
+secure processor is coherent), rings the mailbox with the buffer's address (with the C-bit when
+host SME is on, as ``__psp_pa`` gives), and reads the buffer back for the output fields the
+firmware wrote (lengths, handles, status fields). It holds no secret:
 everything it passes is a field of a command buffer.
 """
 
@@ -43,9 +43,9 @@ class PSPDriver:
         layout = LAYOUTS[command]
         if not layout.size:
             return await self.firmware.command(command, 0), {}
-        await self.memory.to_device(self.buffer_address, layout.pack(fields))
+        await self.memory.write(self.buffer_address, layout.pack(fields))
         status = await self.firmware.command(command, self.memory.pa(self.buffer_address))
-        return status, layout.unpack(await self.memory.from_device(self.buffer_address, layout.size))
+        return status, layout.unpack(await self.memory.read(self.buffer_address, layout.size))
 
     async def call(self, command, **fields):
         """:meth:`issue`, raising :class:`FirmwareError` unless the status is SUCCESS; returns the

@@ -34,7 +34,8 @@ def check_geometry(size_bytes, ways):
 
 
 class WriteBackCache(wiring.Component):
-    """A blocking, set-associative, write-back, write-allocate cache of 64-byte lines.
+    """A blocking, set-associative, write-back, write-allocate cache of 64-byte lines, coherent
+    for the secure processor: its requests find the cores' lines but never allocate one.
 
     Parameters
     ----------
@@ -52,8 +53,13 @@ class WriteBackCache(wiring.Component):
     -------
     host : In(axi4_signature(...))
         The cores: one request at a time is served; 16-byte beats inside one line.
+    priv : In(axi4_signature(...))
+        The secure processor, served in turn with the cores: a request whose line (address with
+        C-bit, and ASID) is cached is served from it, as a core's would be; any other goes to
+        the unit as it came, and nothing is allocated.
     mem : Out(axi4_signature(...))
-        To the unit's host port: whole-line fills and write-backs, and nothing else.
+        To the unit's host port: whole-line fills and write-backs, and the secure processor's
+        misses.
     maint : In(csr_bus_signature(4))
         The cores' maintenance operations (WBINVD, CLFLUSH), status and counters.
     wbinvd_count : Out(32)
@@ -71,6 +77,7 @@ class WriteBackCache(wiring.Component):
         port = axi4_signature(address_width=address_width, id_width=id_width, user_width=asid_width)
         super().__init__({
             "host": In(port),
+            "priv": In(port),
             "mem": Out(port),
             "maint": In(csr_bus_signature(MAINT_ADDRESS_WIDTH)),
             "wbinvd_count": Out(32),
@@ -83,7 +90,7 @@ class WriteBackCache(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        host, mem = self.host, self.mem
+        host, priv, mem = self.host, self.priv, self.mem
         ways, sets = self._ways, self._sets
         way_bits, set_bits = exact_log2(ways), exact_log2(sets)
         tag_bits = self._address_width - 6 - set_bits
@@ -111,7 +118,8 @@ class WriteBackCache(wiring.Component):
         dirty = Signal(sets * ways)
         plru = Signal(max(1, sets * (ways - 1)))
 
-        # The request being served, and where its line lives.
+        # The request being served, whose port it came from, and where its line lives.
+        req_priv = Signal()
         req_write = Signal()
         req_id = Signal(len(host.arid))
         req_address = Signal(self._address_width)
@@ -132,11 +140,9 @@ class WriteBackCache(wiring.Component):
         # The tag memories read `lookup_set`, or the incoming read's set in the cycle it is taken.
         lookup_set = Signal(set_bits)
         accept_read = Signal()
+        accept_set = Signal(set_bits)
         for port in tag_reads:
-            m.d.comb += port.addr.eq(lookup_set)
-        with m.If(accept_read):
-            for port in tag_reads:
-                m.d.comb += port.addr.eq(host.araddr[6:6 + set_bits])
+            m.d.comb += port.addr.eq(Mux(accept_read, accept_set, lookup_set))
         tags = [data.View(tag_layout, port.data) for port in tag_reads]
         all_tags = Cat(*(port.data for port in tag_reads))     # way n at n * tag_layout.size
         set_valid = valid.word_select(lookup_set, ways)
@@ -214,6 +220,29 @@ class WriteBackCache(wiring.Component):
 
         events = {name: Signal(name=f"event_{name.lower()}") for name in COUNTERS}
         prefer_write = Signal()
+        turn_priv = Signal()            # both ports ask: the secure processor's turn next
+
+        # The requester's W, R and B channels: the FSM drives these, and only the port whose
+        # request is being served sees them.
+        w_valid, w_ready, w_last = Signal(), Signal(), Signal()
+        w_data, w_strb = Signal(128), Signal(16)
+        r_valid, r_ready, r_last, r_resp, r_data = Signal(), Signal(), Signal(), Signal(2), Signal(128)
+        b_valid, b_ready, b_resp = Signal(), Signal(), Signal(2)
+        for port, mine in ((host, ~req_priv), (priv, req_priv)):
+            m.d.comb += [
+                port.wready.eq(w_ready & mine),
+                port.rvalid.eq(r_valid & mine), port.rdata.eq(r_data), port.rresp.eq(r_resp),
+                port.rlast.eq(r_last), port.rid.eq(req_id),
+                port.bvalid.eq(b_valid & mine), port.bresp.eq(b_resp), port.bid.eq(req_id),
+            ]
+        m.d.comb += [
+            w_valid.eq(Mux(req_priv, priv.wvalid, host.wvalid)),
+            w_data.eq(Mux(req_priv, priv.wdata, host.wdata)),
+            w_strb.eq(Mux(req_priv, priv.wstrb, host.wstrb)),
+            w_last.eq(Mux(req_priv, priv.wlast, host.wlast)),
+            r_ready.eq(Mux(req_priv, priv.rready, host.rready)),
+            b_ready.eq(Mux(req_priv, priv.bready, host.bready)),
+        ]
 
         # The downstream port: whole lines, ID 0.
         m.d.comb += [
@@ -222,7 +251,6 @@ class WriteBackCache(wiring.Component):
             mem.awid.eq(0), mem.awlen.eq(LINE_BEATS - 1), mem.awsize.eq(4), mem.awburst.eq(AXIBurst.INCR),
             mem.awaddr.eq(wb_address), mem.awuser.eq(wb_asid),
             mem.wdata.eq(data_read.data), mem.wstrb.eq(0xFFFF), mem.wlast.eq(stream_last),
-            host.rid.eq(req_id), host.bid.eq(req_id),
         ]
 
         burst_ok = Signal()
@@ -243,6 +271,28 @@ class WriteBackCache(wiring.Component):
 
         asid_field = field("ASID", "asid").data
 
+        def accept(port, from_priv):
+            """Take ``port``'s write (while a read also waits, every other time) or read."""
+            m.d.sync += [req_priv.eq(from_priv), turn_priv.eq(not from_priv)]
+            with m.If(port.awvalid & (prefer_write | ~port.arvalid)):
+                m.d.comb += port.awready.eq(1)
+                m.d.sync += [
+                    req_write.eq(1), req_id.eq(port.awid), req_address.eq(port.awaddr),
+                    req_asid.eq(port.awuser), req_len.eq(port.awlen), req_size.eq(port.awsize),
+                    req_burst.eq(port.awburst), lookup_set.eq(port.awaddr[6:6 + set_bits]),
+                    beat.eq(port.awaddr[4:6]), write_strobes.eq(0), prefer_write.eq(0),
+                ]
+                m.next = "COLLECT"
+            with m.Else():
+                m.d.comb += [port.arready.eq(1), accept_read.eq(1), accept_set.eq(port.araddr[6:6 + set_bits])]
+                m.d.sync += [
+                    req_write.eq(0), req_id.eq(port.arid), req_address.eq(port.araddr),
+                    req_asid.eq(port.aruser), req_len.eq(port.arlen), req_size.eq(port.arsize),
+                    req_burst.eq(port.arburst), lookup_set.eq(port.araddr[6:6 + set_bits]),
+                    prefer_write.eq(1),
+                ]
+                m.next = "LOOKUP"
+
         with m.FSM(name="cache"):
             with m.State("IDLE"):
                 with m.If(maint_op == CacheOp.CLFLUSH):
@@ -256,41 +306,46 @@ class WriteBackCache(wiring.Component):
                 with m.Elif(maint_op == CacheOp.WBINVD):
                     m.d.sync += scan.eq(0)
                     m.next = "WBINVD_SCAN"
-                with m.Elif(host.awvalid & (prefer_write | ~host.arvalid)):
-                    m.d.comb += host.awready.eq(1)
-                    m.d.sync += [
-                        req_write.eq(1), req_id.eq(host.awid), req_address.eq(host.awaddr),
-                        req_asid.eq(host.awuser), req_len.eq(host.awlen), req_size.eq(host.awsize),
-                        req_burst.eq(host.awburst), lookup_set.eq(host.awaddr[6:6 + set_bits]),
-                        beat.eq(host.awaddr[4:6]), write_strobes.eq(0), prefer_write.eq(0),
-                    ]
-                    m.next = "COLLECT"
-                with m.Elif(host.arvalid):
-                    m.d.comb += [host.arready.eq(1), accept_read.eq(1)]
-                    m.d.sync += [
-                        req_write.eq(0), req_id.eq(host.arid), req_address.eq(host.araddr),
-                        req_asid.eq(host.aruser), req_len.eq(host.arlen), req_size.eq(host.arsize),
-                        req_burst.eq(host.arburst), lookup_set.eq(host.araddr[6:6 + set_bits]),
-                        prefer_write.eq(1),
-                    ]
-                    m.next = "LOOKUP"
+                with m.Else():
+                    host_asks = host.awvalid | host.arvalid
+                    priv_asks = priv.awvalid | priv.arvalid
+                    with m.If(priv_asks & (turn_priv | ~host_asks)):
+                        accept(priv, 1)
+                    with m.Elif(host_asks):
+                        accept(host, 0)
 
             with m.State("COLLECT"):
-                m.d.comb += host.wready.eq(1)
-                with m.If(host.wvalid):
-                    m.d.sync += [write_data[beat].eq(host.wdata), write_strobes[beat].eq(host.wstrb),
+                m.d.comb += w_ready.eq(1)
+                with m.If(w_valid):
+                    m.d.sync += [write_data[beat].eq(w_data), write_strobes[beat].eq(w_strb),
                                  beat.eq(beat + 1)]
-                    with m.If(host.wlast):
+                    with m.If(w_last):
                         m.next = "LOOKUP"
 
             with m.State("LOOKUP"):
                 with m.If(~burst_ok):
                     m.next = "REFUSE"
                 with m.Elif(hits.any()):
-                    m.d.comb += events["HITS"].eq(1)
                     m.d.sync += way.eq(hit_way)
-                    touch(hit_way)
+                    with m.If(req_priv):
+                        # SEC_CM: CACHE.SNOOP.SAME_TAG
+                        # The secure processor sees a cached line only under the tag it asks
+                        # with (address with C-bit, ASID), as a core would; a snoop leaves the
+                        # replacement order alone.
+                        m.d.comb += events["SNOOP_HITS"].eq(1)
+                    with m.Else():
+                        m.d.comb += events["HITS"].eq(1)
+                        touch(hit_way)
                     serve(hit_way)
+                with m.Elif(req_priv):
+                    # Not cached: to the unit as it came, allocating nothing (an I/O agent's
+                    # access: the cache never holds a copy the cores did not ask for).
+                    m.d.comb += events["SNOOP_MISSES"].eq(1)
+                    m.d.sync += [beat.eq(req_first), wb_aw_done.eq(0), wb_w_done.eq(0)]
+                    with m.If(req_write):
+                        m.next = "PASS_WRITE"
+                    with m.Else():
+                        m.next = "PASS_READ"
                 with m.Else():
                     m.d.comb += events["MISSES"].eq(1)
                     m.d.sync += way.eq(victim)
@@ -363,29 +418,63 @@ class WriteBackCache(wiring.Component):
                     m.next = "WRITE_RESPONSE"
 
             with m.State("WRITE_RESPONSE"):
-                m.d.comb += [host.bvalid.eq(1), host.bresp.eq(AXIResp.OKAY)]
-                with m.If(host.bready):
+                m.d.comb += [b_valid.eq(1), b_resp.eq(AXIResp.OKAY)]
+                with m.If(b_ready):
                     m.next = "IDLE"
 
             with m.State("READ_BEATS"):
                 m.d.comb += [
-                    host.rvalid.eq(stream_valid), host.rdata.eq(data_read.data),
-                    host.rresp.eq(AXIResp.OKAY), host.rlast.eq(stream_last),
-                    stream_ready.eq(host.rready),
+                    r_valid.eq(stream_valid), r_data.eq(data_read.data),
+                    r_resp.eq(AXIResp.OKAY), r_last.eq(stream_last),
+                    stream_ready.eq(r_ready),
                 ]
-                with m.If(stream_valid & stream_last & host.rready):
+                with m.If(stream_valid & stream_last & r_ready):
+                    m.next = "IDLE"
+
+            # The secure processor's misses, passed through as they came (the unit refuses
+            # what it would refuse on its own port).
+            with m.State("PASS_READ"):
+                m.d.comb += [mem.arvalid.eq(1), mem.araddr.eq(req_address), mem.arlen.eq(req_len)]
+                with m.If(mem.arready):
+                    m.next = "PASS_READ_DATA"
+
+            with m.State("PASS_READ_DATA"):
+                m.d.comb += [r_valid.eq(mem.rvalid), r_data.eq(mem.rdata), r_resp.eq(mem.rresp),
+                             r_last.eq(mem.rlast), mem.rready.eq(r_ready)]
+                with m.If(mem.rvalid & mem.rlast & r_ready):
+                    m.next = "IDLE"
+
+            with m.State("PASS_WRITE"):
+                m.d.comb += [
+                    mem.awvalid.eq(~wb_aw_done), mem.awaddr.eq(req_address), mem.awlen.eq(req_len),
+                    mem.awuser.eq(req_asid),
+                    mem.wvalid.eq(~wb_w_done), mem.wdata.eq(write_data[beat]),
+                    mem.wstrb.eq(write_strobes[beat]), mem.wlast.eq(beat == req_first + req_len),
+                ]
+                with m.If(mem.awvalid & mem.awready):
+                    m.d.sync += wb_aw_done.eq(1)
+                with m.If(mem.wvalid & mem.wready):
+                    m.d.sync += beat.eq(beat + 1)
+                    with m.If(mem.wlast):
+                        m.d.sync += wb_w_done.eq(1)
+                with m.If(wb_aw_done & wb_w_done):
+                    m.next = "PASS_WRITE_RESPONSE"
+
+            with m.State("PASS_WRITE_RESPONSE"):
+                m.d.comb += [b_valid.eq(mem.bvalid), b_resp.eq(mem.bresp), mem.bready.eq(b_ready)]
+                with m.If(mem.bvalid & b_ready):
                     m.next = "IDLE"
 
             with m.State("REFUSE"):
                 # Error response: SLVERR, zero data, nothing cached.
                 with m.If(req_write):
-                    m.d.comb += [host.bvalid.eq(1), host.bresp.eq(AXIResp.SLVERR)]
-                    with m.If(host.bready):
+                    m.d.comb += [b_valid.eq(1), b_resp.eq(AXIResp.SLVERR)]
+                    with m.If(b_ready):
                         m.next = "IDLE"
                 with m.Else():
-                    m.d.comb += [host.rvalid.eq(1), host.rresp.eq(AXIResp.SLVERR), host.rdata.eq(0),
-                                 host.rlast.eq(req_len == 0)]
-                    with m.If(host.rready):
+                    m.d.comb += [r_valid.eq(1), r_resp.eq(AXIResp.SLVERR), r_data.eq(0),
+                                 r_last.eq(req_len == 0)]
+                    with m.If(r_ready):
                         m.d.sync += req_len.eq(req_len - 1)
                         with m.If(req_len == 0):
                             m.next = "IDLE"

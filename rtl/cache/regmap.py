@@ -25,6 +25,8 @@ COUNTERS = {
     "MISSES": "host requests that did not (a fill, or a whole-line write allocated without one)",
     "WRITEBACKS": "dirty lines written to the unit (evictions, CLFLUSH, WBINVD)",
     "WRITEBACK_ERRORS": "write-backs the unit refused (no key in the line's slot): that data is lost",
+    "SNOOP_HITS": "secure-processor requests served from a cached line (same address with C-bit, same ASID)",
+    "SNOOP_MISSES": "secure-processor requests passed to the unit (nothing allocated)",
 }
 
 CACHE_REGISTERS = RegisterMap("cache", [

@@ -1,8 +1,9 @@
 """The memory system: the ASID-tagged cache in front of the memory encryption unit.
 
-The cores reach memory through the cache (``host``); the secure processor reaches it directly
-(``priv``, so it must flush what it touches, as KVM does before LAUNCH_UPDATE_DATA). See
-``rtl/memsys/README.md``.
+The cores reach memory through the cache (``host``); so does the secure processor (``priv``),
+coherently but without allocating: it sees a cached line only under the tag it asks with, so
+software still flushes a page before the firmware uses it under another C-bit or ASID (as KVM
+does before LAUNCH_UPDATE_DATA). See ``rtl/memsys/README.md``.
 """
 
 from amaranth.hdl import Signal, Module
@@ -35,7 +36,8 @@ class MemorySystem(wiring.Component):
     host : In(axi4_signature(...))
         The cores (through the cache).
     priv : In(axi4_signature(...))
-        The secure processor (straight to the unit).
+        The secure processor (through the cache, which serves it from a line it holds under the
+        same tag and passes anything else on; straight to the unit without a cache).
     dram : Out(axi4_signature(...))
     csr : In(csr_bus_signature(7))
         The secure port: the unit's window at 0x00, the system window at 0x40.
@@ -76,18 +78,23 @@ class MemorySystem(wiring.Component):
         wiring.connect(m, wiring.flipped(self.csr), decoder.bus)
         wiring.connect(m, decoder.bus_0, unit.csr)
         wiring.connect(m, decoder.bus_1, system_bank.bus)
-        wiring.connect(m, wiring.flipped(self.priv), unit.priv)
         wiring.connect(m, unit.dram, wiring.flipped(self.dram))
 
         wbinvd_count = Signal(32)
         if self._cache is not None:
             m.submodules.cache = cache = self._cache
             wiring.connect(m, wiring.flipped(self.host), cache.host)
+            wiring.connect(m, wiring.flipped(self.priv), cache.priv)
             wiring.connect(m, cache.mem, unit.host)
+            # The unit's own privileged port serves the cache-less system only: here the secure
+            # processor's requests go through the cache, which passes on its misses.
+            m.d.comb += [unit.priv.arvalid.eq(0), unit.priv.awvalid.eq(0), unit.priv.wvalid.eq(0),
+                         unit.priv.rready.eq(0), unit.priv.bready.eq(0)]
             wiring.connect(m, wiring.flipped(self.maint), cache.maint)
             m.d.comb += wbinvd_count.eq(cache.wbinvd_count)
         else:
             wiring.connect(m, wiring.flipped(self.host), unit.host)
+            wiring.connect(m, wiring.flipped(self.priv), unit.priv)
             m.submodules.maint_bank = maint_bank = CSRBank(CACHE_REGISTERS)
             wiring.connect(m, wiring.flipped(self.maint), maint_bank.bus)
             command = maint_bank.field("COMMAND", "op")

@@ -46,14 +46,15 @@ class ModelMachine(Machine):
     def _do(self, op):
         line = op.address - op.address % LINE_BYTES
         offset = op.address % LINE_BYTES
-        # The cores go through the cache; the secure processor straight to the unit.
-        target = self.cache if op.port == "host" else self.unit
+        # The cores go through the cache; the secure processor's requests snoop it.
+        host = op.port == "host"
         if isinstance(op, Read):
-            ok, data = target.read(line, op.asid)
+            ok, data = (self.cache.read if host else self.cache.snoop_read)(line, op.asid)
             return data[offset:offset + op.beats * BEAT_BYTES] if ok else BusError(op)
         data = bytearray(LINE_BYTES)
         data[offset:offset + len(op.data)] = op.data
-        ok = target.write(line, op.asid, bytes(data), op.strobes << offset)
+        ok = (self.cache.write if host else self.cache.snoop_write)(line, op.asid, bytes(data),
+                                                                    op.strobes << offset)
         return None if ok else BusError(op)
 
     async def csr_read(self, address):

@@ -102,11 +102,20 @@ class NoCacheModel(_MaintenanceRegisters):
     def write(self, line, asid, data, strobe=_ALL_BYTES):
         return self.below.write(line, asid, data, strobe)
 
+    snoop_read, snoop_write = read, write
+
     def wbinvd(self):
         self.wbinvd_count += 1
 
     def clflush(self, address, asid):
         pass
+
+
+def _merge(entry, data, strobe):
+    for n in range(LINE_BYTES):
+        if strobe >> n & 1:
+            entry.data[n] = data[n]
+    entry.dirty = True
 
 
 class CacheModel(_MaintenanceRegisters):
@@ -147,19 +156,37 @@ class CacheModel(_MaintenanceRegisters):
             entry = self._allocate(line, asid, fill=strobe != _ALL_BYTES)
             if entry is None:
                 return False
-        for n in range(LINE_BYTES):
-            if strobe >> n & 1:
-                entry.data[n] = data[n]
-        entry.dirty = True
+        _merge(entry, data, strobe)
         return True
+
+    # The secure processor's requests: coherent, never allocating ------------------------------
+    def snoop_read(self, line, asid):
+        """``(ok, data)`` from the cached line tagged ``asid``, else from the unit."""
+        entry = self._cached(line, asid)
+        if entry is None:
+            return self.below.read(line, asid)
+        return True, bytes(entry.data)
+
+    def snoop_write(self, line, asid, data, strobe=_ALL_BYTES):
+        """Merge into the cached line tagged ``asid`` (it stays dirty), else write to the unit."""
+        entry = self._cached(line, asid)
+        if entry is None:
+            return self.below.write(line, asid, data, strobe)
+        _merge(entry, data, strobe)
+        return True
+
+    def _cached(self, line, asid):
+        # A snoop leaves the replacement order alone.
+        entry = self._holding(line, asid)
+        self.counters["SNOOP_MISSES" if entry is None else "SNOOP_HITS"] += 1
+        return entry
 
     # Maintenance -----------------------------------------------------------------------------
     def clflush(self, address, asid):
         """Write back (if dirty) and invalidate the line of ``address`` tagged ``asid``."""
         if asid >> self.asid_width:
             return
-        line = address - address % LINE_BYTES
-        entry = next((e for e in self._set(line) if e.valid and e.line == line and e.asid == asid), None)
+        entry = self._holding(address - address % LINE_BYTES, asid)
         if entry is not None:
             if entry.dirty:
                 self._write_back(entry)
@@ -176,7 +203,11 @@ class CacheModel(_MaintenanceRegisters):
 
     def holds(self, line, asid):
         """Whether the line (address with C-bit) tagged ``asid`` is cached (for tests)."""
-        return any(e.valid and e.line == line and e.asid == asid for e in self._set(line))
+        return self._holding(line, asid) is not None
+
+    def _holding(self, line, asid):
+        """The valid entry for ``line`` tagged ``asid``, or None (no counting, no PLRU touch)."""
+        return next((e for e in self._set(line) if e.valid and e.line == line and e.asid == asid), None)
 
     # Inside ----------------------------------------------------------------------------------
     def _set_index(self, line):

@@ -185,17 +185,17 @@ def _everything_in(obj, seen=None):
 
 def test_the_host_holds_no_guest_key(make_store):
     """Through a launch with a session and a secret, a run and a debug read, no VEK, TEK or TIK
-    is in anything the host wrote for the firmware (every buffer its driver flushed out) nor in
+    is in anything the host wrote to memory (every buffer its driver passed the firmware) nor in
     anything its objects keep (KVM, its VMs, their page tables; the firmware it drives is not
     the host's)."""
     async def scenario(kvm, firmware):
         passed = []
-        to_device = kvm.memory.to_device
+        write = kvm.memory.write
 
         async def recording(address, data):
             passed.append(bytes(data))
-            await to_device(address, data)
-        kvm.memory.to_device = recording
+            await write(address, data)
+        kvm.memory.write = recording
         vm, _ = await launch(kvm)
         await kvm.dbg_decrypt(vm, 0, 64)
         keys = _secrets_of(firmware)

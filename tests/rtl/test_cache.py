@@ -215,6 +215,37 @@ def test_sec_cm_cache_writeback_own_tag():
     assert xts_decrypt(key1[0] + key1[1], line_tweak(0x8000), stored) == data
 
 
+def test_sec_cm_cache_snoop_same_tag():
+    """The secure processor's port: a read of a line the cores hold dirty under the same tag gets
+    the cores' data (DRAM is older), a write merges into it; under another tag (ASID 1 with C=1)
+    it reaches DRAM instead; and a snoop miss leaves nothing in the cache, so the next host
+    read of that line is a miss."""
+    async def scenario(machine):
+        await UnitDriver(machine).configure(sme_enable=True)
+        await KeySlotDriver(machine).install(1, *KEY)
+        await machine.write_line(0x4000, b"\x11" * 64)                       # dirty, host tag
+        snooped = await machine.read_line(0x4000, port="priv")
+        await machine.write(0x4010, b"\x22" * 16, port="priv")               # merges, stays dirty
+        dram_before = await machine.dram_read(0x4000, 64)
+        other_tag = await machine.read_line(0x4000 | CBIT, asid=1, port="priv")
+        await machine.write_line(0x8000 | CBIT, b"\x33" * 64, asid=1, port="priv")   # a miss
+        host_sees = await machine.read_line(0x4000)
+        counters = await CacheDriver(machine).counters()
+        encrypted = await machine.dram_read(0x8000, 64)
+        after = await machine.read_line(0x8000 | CBIT, asid=1)                # a host miss
+        return (snooped, dram_before, other_tag, host_sees, counters, encrypted, after,
+                (await CacheDriver(machine).counters())["MISSES"])
+
+    (snooped, dram_before, other_tag, host_sees, counters, encrypted, after,
+     misses_after) = _on_both(scenario, MachineConfig(engine="compact"))
+    assert snooped == b"\x11" * 64 and dram_before == bytes(64)
+    assert other_tag == xts_decrypt(KEY[0] + KEY[1], line_tweak(0x4000), bytes(64))
+    assert host_sees == b"\x11" * 16 + b"\x22" * 16 + b"\x11" * 32
+    assert encrypted != b"\x33" * 64 and after == b"\x33" * 64
+    assert (counters["SNOOP_HITS"], counters["SNOOP_MISSES"], counters["HITS"]) == (2, 2, 1)
+    assert misses_after == counters["MISSES"] + 1
+
+
 def test_sec_cm_cache_fill_refused():
     """A read by an ASID without a key is refused with zeros and caches nothing: once the key
     is there, the next read fetches from DRAM."""

@@ -66,7 +66,8 @@ def test_hits_misses_and_write_allocate():
     assert unit.counters["LINES_DECRYPTED"] == 1
     _, old = unit.read(b, 1)                                      # what the fill brought in
     assert cache.read(b, 1) == (True, partial[:8] + old[8:])
-    assert cache.counters == {"HITS": 2, "MISSES": 2, "WRITEBACKS": 0, "WRITEBACK_ERRORS": 0}
+    assert cache.counters == {"HITS": 2, "MISSES": 2, "WRITEBACKS": 0, "WRITEBACK_ERRORS": 0,
+                              "SNOOP_HITS": 0, "SNOOP_MISSES": 0}
 
 
 def test_a_dirty_victim_is_written_back_with_its_own_address_and_asid():
