@@ -1,8 +1,8 @@
 """The attack demonstrations: what a malicious hypervisor can and cannot do to an SEV guest.
 
-Each is a scenario on one platform (any backend): a guest is launched as in the demo, then the
-host misbehaves. Each states its claims and checks them on what the hardware returned; ``sevlab
-attack NAME`` prints them, ``tests/sim/test_attacks.py`` requires them.
+Each goes after a running guest (:class:`Victim`) and states its claims, checked on what the
+hardware returned: ``sevlab demo`` runs them on its guest, ``sevlab attack NAME`` on a guest of
+its own (launched as in the demo), ``tests/sim/test_attacks.py`` requires them.
 """
 
 from dataclasses import dataclass, field
@@ -20,12 +20,25 @@ from ..hypervisor.owner import GuestOwner
 from ..hypervisor.vcpu import VCPU
 from ..hypervisor.vmm import launch_guest
 
-__all__ = ["ATTACKS", "Attack", "Outcome", "run_attack"]
+__all__ = ["ATTACKS", "Attack", "Outcome", "Victim", "run_attack", "asid_reuse", "debug_refused"]
 
 RAM = 2 * PAGE
-TARGET = PAGE // 2                  # the guest's private line the attacks go after
-OTHER = TARGET + 4 * LINE           # another line of the same guest
 NODBG = int(PolicyFlags.NODBG)
+
+
+@dataclass
+class Victim:
+    """A running SEV guest: its host, its VM, its booted guest OS, and two private lines of its
+    RAM that hold nothing it needs (``target``, ``other``), which the attacks overwrite."""
+    kvm: KVM
+    vm: object
+    guest: GuestOS
+    target: int
+    other: int
+
+    @property
+    def machine(self):
+        return self.kvm.machine
 
 
 @dataclass
@@ -46,7 +59,7 @@ class Attack:
     name: str
     title: str
     explanation: str
-    scenario: object
+    scenario: object                # async (Victim) -> Outcome
 
 
 def _line(text):
@@ -59,7 +72,7 @@ async def _platform(machine, store, seed):
     return firmware, await KVM.start(machine, firmware)
 
 
-async def _guest(kvm, seed, name="victim", policy=0):
+async def _guest(kvm, seed, name="victim", policy=NODBG):
     """A running guest with a booted guest OS: ``(vm, guest_os)``."""
     owner = GuestOwner(policy, AMDCertificate.from_bytes(kvm.amd_certificates()[0]),
                        Entropy(None if seed is None else f"{seed}/{name}"))
@@ -70,60 +83,58 @@ async def _guest(kvm, seed, name="victim", policy=0):
     return vm, guest
 
 
-async def _victim_line_in_dram(machine, store, seed):
-    """A running victim that wrote a private line at TARGET, flushed to DRAM (WBINVD, as the host
-    may do at any time): ``(kvm, vm, guest_os, the line)``."""
-    _, kvm = await _platform(machine, store, seed)
-    vm, guest = await _guest(kvm, seed)
-    secret = _line("the victim's private data")
-    await guest.write(TARGET, secret)
-    await machine.wbinvd()
-    return kvm, vm, guest, secret
+async def _private_line_in_dram(victim, text="the victim's private data"):
+    """The guest writes a private line at ``target``; the host WBINVDs (as it may at any time),
+    so DRAM holds its ciphertext. Returns the line."""
+    secret = _line(text)
+    await victim.guest.write(victim.target, secret)
+    await victim.machine.wbinvd()
+    return secret
 
 
-async def _read_private(machine, store, seed):
+async def _read_private(victim):
     out = Outcome()
-    kvm, vm, guest, secret = await _victim_line_in_dram(machine, store, seed)
-    host_view = await kvm.read_guest_ram(vm, TARGET, LINE)
-    spa, _ = vm.npt.translate(TARGET)
-    dram = await machine.dram_read(spa, LINE)
-    out.lines += [f"the guest wrote {secret[:32]!r}… at GPA {TARGET:#x}",
+    kvm, vm, target = victim.kvm, victim.vm, victim.target
+    secret = await _private_line_in_dram(victim)
+    host_view = await kvm.read_guest_ram(vm, target, LINE)
+    spa, _ = vm.npt.translate(target)
+    dram = await victim.machine.dram_read(spa, LINE)
+    out.lines += [f"the guest wrote {secret[:32]!r}… at GPA {target:#x}",
                   f"the host reads it through its own mapping: {host_view[:16].hex()}…",
                   f"DRAM holds: {dram[:16].hex()}…"]
     out.claim("the host's read returns ciphertext, not the guest's data", host_view != secret)
     out.claim("what the host reads is what DRAM holds (the unit did not decrypt it for the host)",
               host_view == dram)
-    out.claim("the guest still reads its data", await guest.read(TARGET, LINE) == secret)
+    out.claim("the guest still reads its data", await victim.guest.read(target, LINE) == secret)
     return out
 
 
-async def _move_ciphertext(machine, store, seed):
+async def _move_ciphertext(victim):
     out = Outcome()
-    kvm, vm, guest, secret = await _victim_line_in_dram(machine, store, seed)
-    ciphertext = await kvm.read_guest_ram(vm, TARGET, LINE)
-    await kvm.write_guest_ram(vm, OTHER, ciphertext)
-    await kvm.memory.flush(vm.npt.translate(OTHER)[0], LINE)
-    moved = await guest.read(OTHER, LINE)
-    out.lines += [f"the host copies the ciphertext of GPA {TARGET:#x} to GPA {OTHER:#x} of the same guest",
-                  f"the guest reads at {OTHER:#x}: {moved[:16].hex()}…"]
+    kvm, vm, guest, target, other = victim.kvm, victim.vm, victim.guest, victim.target, victim.other
+    secret = await _private_line_in_dram(victim)
+    ciphertext = await kvm.read_guest_ram(vm, target, LINE)
+    await kvm.write_guest_ram(vm, other, ciphertext)
+    await kvm.memory.flush(vm.npt.translate(other)[0], LINE)
+    moved = await guest.read(other, LINE)
+    out.lines += [f"the host copies the ciphertext of GPA {target:#x} to GPA {other:#x} of the same guest",
+                  f"the guest reads at {other:#x}: {moved[:16].hex()}…"]
     out.claim("the guest reads garbage at the new address: the XTS tweak is the address", moved != secret)
-    out.claim("the original line is unharmed", await guest.read(TARGET, LINE) == secret)
+    out.claim("the original line is unharmed", await guest.read(target, LINE) == secret)
     return out
 
 
-async def _replay(machine, store, seed):
+async def _replay(victim):
     out = Outcome()
-    firmware, kvm = await _platform(machine, store, seed)
-    vm, guest = await _guest(kvm, seed)
+    kvm, vm, guest, target = victim.kvm, victim.vm, victim.guest, victim.target
     old, new = _line("balance: 1,000,000"), _line("balance: 0")
-    await guest.write(TARGET, old)
-    await machine.wbinvd()
-    snapshot = await kvm.read_guest_ram(vm, TARGET, LINE)           # the old ciphertext
-    await guest.write(TARGET, new)
-    await machine.wbinvd()
-    await kvm.write_guest_ram(vm, TARGET, snapshot)                 # put it back
-    await kvm.memory.flush(vm.npt.translate(TARGET)[0], LINE)
-    seen = await guest.read(TARGET, LINE)
+    await _private_line_in_dram(victim, "balance: 1,000,000")
+    snapshot = await kvm.read_guest_ram(vm, target, LINE)           # the old ciphertext
+    await guest.write(target, new)
+    await victim.machine.wbinvd()
+    await kvm.write_guest_ram(vm, target, snapshot)                 # put it back
+    await kvm.memory.flush(vm.npt.translate(target)[0], LINE)
+    seen = await guest.read(target, LINE)
     out.lines += ["the guest writes 'balance: 1,000,000'; the host keeps that line's ciphertext",
                   "the guest writes 'balance: 0'; the host writes the old ciphertext back",
                   f"the guest reads: {seen.rstrip(b'.')!r}"]
@@ -131,57 +142,82 @@ async def _replay(machine, store, seed):
     return out
 
 
-async def _wrong_asid(machine, store, seed):
+async def _wrong_asid(victim):
     out = Outcome()
-    firmware, kvm = await _platform(machine, store, seed)
-    victim, victim_os = await _guest(kvm, seed, "victim")
-    attacker, attacker_os = await _guest(kvm, seed, "attacker")
-    secret = _line("the victim's private data")
-    await victim_os.write(TARGET, secret)
-    # 1. A vCPU of the attacker's VM run with the victim's ASID, on the attacker's own pages.
+    kvm, vm, target = victim.kvm, victim.vm, victim.target
+    secret = await _private_line_in_dram(victim)
+    # The host's own VM (no SEV): its code writes a page, and the host runs its vCPU with the
+    # victim's ASID and every page mapped private.
+    attacker = kvm.create_vm()
+    kvm.add_ram(attacker, 0, PAGE)
+    own_data = _line("the attacker's own page")
+    await kvm.write_guest_ram(attacker, target, own_data)
+    await kvm.memory.flush(attacker.npt.translate(target)[0], LINE)
     rogue = VCPU(kvm, attacker)
-    rogue.asid = victim.asid
-    rogue.page_table.entries = dict(attacker_os.vcpu.page_table.entries)
-    own = await rogue.read(TARGET, LINE)
-    # 2. The same, with the victim's pages mapped into the attacker's nested page table.
-    for gpa, entry in victim.npt.entries.items():
-        attacker.npt.map(gpa, entry.spa, host_c=entry.host_c)
-    stolen = await rogue.read(TARGET, LINE)
-    await machine.wbinvd()
-    host = await kvm.read_guest_ram(victim, TARGET, LINE)
-    out.lines += [f"the host runs a vCPU of VM {attacker.number} with VM {victim.number}'s ASID {victim.asid}",
-                  f"on its own pages it reads: {own[:16].hex()}… (its memory under the wrong key)",
-                  f"with the victim's pages mapped in, the code in that vCPU reads: {stolen.rstrip(b'.')!r}",
+    rogue.asid = vm.asid
+    rogue.page_table.map(0, kvm.cbit)
+    own = await rogue.read(target, LINE)
+    # The same vCPU, with the victim's page mapped into the attacker's nested page table.
+    page = target - target % PAGE
+    own_spa, own_c = attacker.npt.translate(page)
+    victim_spa, victim_c = vm.npt.translate(page)
+    attacker.npt.map(page, victim_spa, host_c=victim_c)
+    stolen = await rogue.read(target, LINE)
+    await victim.machine.wbinvd()
+    host = await kvm.read_guest_ram(vm, target, LINE)
+    attacker.npt.map(page, own_spa, host_c=own_c)        # its own page back, then gone
+    await kvm.destroy(attacker)
+    out.lines += [f"the host runs a vCPU of its own VM {attacker.number} with VM {vm.number}'s ASID {vm.asid}",
+                  f"on its own page it reads: {own[:16].hex()}… (its data under the victim's key)",
+                  f"with the victim's page mapped in, the code in that vCPU reads: {stolen.rstrip(b'.')!r}",
                   f"the host itself still reads ciphertext: {host[:16].hex()}…"]
-    out.claim("with the wrong ASID the attacker's own memory decrypts to garbage",
-              own != _line("attacker: the launch image") and own != secret)
+    out.claim("with the victim's ASID the attacker's own memory decrypts to garbage",
+              own not in (own_data, secret))
     out.claim("code running in a vCPU with the victim's ASID over the victim's pages reads its plaintext",
               stolen == secret)
     out.claim("the hypervisor's own reads stay ciphertext", host != secret)
     return out
 
 
-async def _refusals(machine, store, seed):
+async def _refusals(victim):
+    """DBG_DECRYPT of the (NODBG) victim; then the victim is shut down the way a rogue host
+    would (DEACTIVATE with no WBINVD) and its ASID reused early."""
+    out = await debug_refused(victim)
+    await victim.kvm.psp.call(C.DEACTIVATE, handle=victim.vm.handle)
+    reuse = await asid_reuse(victim.kvm, victim.vm.asid)
+    out.lines += reuse.lines
+    out.claims += reuse.claims
+    return out
+
+
+async def debug_refused(victim):
+    """DBG_DECRYPT of a line of the (NODBG) victim."""
     out = Outcome()
-    firmware, kvm = await _platform(machine, store, seed)
-    vm, guest = await _guest(kvm, seed, policy=NODBG)
     try:
-        await kvm.dbg_decrypt(vm, TARGET, LINE)
+        await victim.kvm.dbg_decrypt(victim.vm, victim.target, LINE)
         debug = None
     except FirmwareError as error:
         debug = error.status
     out.lines.append(f"DBG_DECRYPT of the NODBG guest: {debug.name if debug else 'allowed'}")
     out.claim("DBG_DECRYPT on a NODBG guest is refused with POLICY_FAILURE", debug is Status.POLICY_FAILURE)
-    # A rogue host reuses the ASID right after DEACTIVATE, skipping WBINVD and DF_FLUSH.
-    asid = vm.asid
-    await kvm.psp.call(C.DEACTIVATE, handle=vm.handle)
-    second = (await kvm.psp.call(C.LAUNCH_START, policy=0))["handle"]
-    reuse = (await kvm.psp.issue(C.ACTIVATE, handle=second, asid=asid))[0]
+    return out
+
+
+async def asid_reuse(kvm, asid):
+    """Try to bind ``asid``, just deactivated (no WBINVD since), to a new guest context before
+    WBINVD and DF_FLUSH; then do both and bind it; then let it go again (DEACTIVATE,
+    DECOMMISSION: the ASID is back where it was)."""
+    out = Outcome()
+    probe = (await kvm.psp.call(C.LAUNCH_START, policy=0))["handle"]
+    reuse = (await kvm.psp.issue(C.ACTIVATE, handle=probe, asid=asid))[0]
     flush_first = (await kvm.psp.issue(C.DF_FLUSH))[0]
-    await machine.wbinvd()
+    await kvm.machine.wbinvd()
     flush_after = (await kvm.psp.issue(C.DF_FLUSH))[0]
-    again = (await kvm.psp.issue(C.ACTIVATE, handle=second, asid=asid))[0]
-    out.lines += [f"ACTIVATE of ASID {asid} right after its DEACTIVATE: {reuse.name}",
+    again = (await kvm.psp.issue(C.ACTIVATE, handle=probe, asid=asid))[0]
+    if again is Status.SUCCESS:
+        await kvm.psp.call(C.DEACTIVATE, handle=probe)
+    await kvm.psp.call(C.DECOMMISSION, handle=probe)
+    out.lines += [f"ACTIVATE of ASID {asid} for a new guest right after its DEACTIVATE: {reuse.name}",
                   f"DF_FLUSH without a WBINVD since: {flush_first.name}",
                   f"WBINVD, then DF_FLUSH: {flush_after.name}; ACTIVATE again: {again.name}"]
     out.claim("reusing a deactivated ASID before DF_FLUSH is refused (DFFLUSH_REQUIRED)",
@@ -232,5 +268,10 @@ ATTACKS = {attack.name: attack for attack in (
 
 
 def run_attack(name, machine, store, seed=None):
-    """Run one demonstration on ``machine``; returns its :class:`Outcome`."""
-    return machine.run(lambda m: ATTACKS[name].scenario(m, store, seed))
+    """Launch a guest on ``machine`` (a platform of its own) and run one demonstration on it;
+    returns its :class:`Outcome`."""
+    async def scenario(m):
+        _, kvm = await _platform(m, store, seed)
+        vm, guest = await _guest(kvm, seed)
+        return await ATTACKS[name].scenario(Victim(kvm, vm, guest, target=PAGE // 2, other=PAGE // 2 + 4 * LINE))
+    return machine.run(scenario)

@@ -21,7 +21,7 @@ __all__ = ["NAME", "HELP", "add_arguments", "run"]
 
 NAME = "demo"
 HELP = "the SEV story end to end on the RTL: launch, attestation, secret, guest I/O, migration, teardown"
-STEPS = 10
+STEPS = 11
 DEFAULT_ENGINE = "compact"
 
 

@@ -3,17 +3,21 @@ launched, attested, given a secret, run with private and shared pages and block 
 from platform A to platform B, and torn down with its ASID reclaimed.
 
 Each platform is a machine (any backend) with its own firmware, store and root of trust's
-chip, driven by the hypervisor model. Platforms do not share a simulation: B runs once before A
-(its host exports B's PDH and chain for the migration) and once after (it receives the guest),
-and the hosts pass certificates and packets between the runs as they would over a network.
+chip, driven by the hypervisor model. Platforms do not share a simulation: B runs once while A
+launches its guest (its host exports B's PDH and chain for the migration: on the ``amaranth``
+backend in a second process, on the machine's other core) and once after A (it receives the
+guest), and the hosts pass certificates and packets between the runs as they would over a
+network.
 
 With ``seed`` set, the firmware and the owner draw from a seeded :class:`Entropy`, so the same
 story on two backends gives the same keys, the same guest results and byte-identical DRAM.
 """
 
 import hashlib
+import multiprocessing
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from ..firmware import certs
@@ -29,6 +33,7 @@ from ..hypervisor.kvm import KVM
 from ..hypervisor.owner import GuestOwner
 from ..hypervisor.vcpu import VCPU
 from ..hypervisor.vmm import launch_guest, verify_platform
+from .attacks import ATTACKS, Victim, asid_reuse, debug_refused
 from .machine import CacheDriver, MachineConfig, UnitDriver, make_machine
 
 __all__ = ["StoryConfig", "Step", "StoryResult", "make_platforms", "run_story", "SECRET_GUID",
@@ -39,6 +44,11 @@ SECRET_GUID = uuid.uuid5(uuid.NAMESPACE_URL, "https://sevlab.example/demo/disk-p
 PASSPHRASE = b"correct horse battery staple"
 #: The guest policy: no debugging, no key sharing, migration only under the same AMD root.
 POLICY = int(PolicyFlags.NODBG | PolicyFlags.NOKS | PolicyFlags.SEV)
+#: Two private lines of page 0 that hold nothing the guest needs: the attacks' playground.
+ATTACK_LINES = (3 * 1024, 3 * 1024 + 4 * 64)
+#: The attacks run on the guest of the demo (``refusals`` partly at teardown: it needs a
+#: deactivated ASID).
+DEMO_ATTACKS = ("read-private", "move-ciphertext", "replay", "wrong-asid")
 #: The guest's RAM: page 0 holds the image, the secret, the note and a sector buffer (private);
 #: the last page is the shared bounce page; pages between are private and zero. Every private
 #: page is encrypted twice more by the migration (sealed on A, opened on B): the default keeps
@@ -170,6 +180,60 @@ async def _dram_image(kvm):
     return {page: await machine.dram_read(page, PAGE) for page in pages}
 
 
+def _entropy(config, name):
+    return Entropy(None if config.seed is None else f"{config.seed}/{name}")
+
+
+def _machine(config, name):
+    options = dict(config.options)
+    if config.vcd and name == "A":
+        options["vcd"] = config.vcd
+    return make_machine(config.backend, config.machine, **options)
+
+
+def _export_target(config, store_snapshot, b_entropy):
+    """Run 1, platform B: its host exports what a source needs to send it a guest. Returns
+    ``((pdh, chain, amd), step, counters, cycles, store snapshot, entropy)``: B's store and
+    entropy stream go on in run 3. A plain function of picklable values, so that it can run in
+    another process."""
+    store = PlatformStore()
+    store.restore(store_snapshot)
+    steps = []
+
+    async def export(m):
+        record = _Recorder(steps, m, "B", None)
+        with record.step("target", "platform B publishes its PDH and certificate chain") as step:
+            _, kvm = await _boot(m, store, b_entropy, config.host_sme)
+            pdh, chain = await kvm.pdh_cert_export()
+            ark, ask = kvm.amd_certificates()
+            step.lines.append(f"PDH_CERT_EXPORT: PDH {hashlib.sha256(pdh).hexdigest()[:16]}…, "
+                              f"chain PEK ‖ OCA ‖ CEK {len(chain)} bytes")
+        return (pdh, chain, ask + ark), await _counters(m)
+
+    (target, counters), cycles = _run(_machine(config, "B1"), export)
+    return target, steps[0], counters, cycles, store.snapshot(), b_entropy
+
+
+class _Done:
+    """A result computed in this process, with the interface of a future."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def _start_export(config, store, b_entropy):
+    """Run 1, in a second process on the RTL backend that is simulated in Python (the platforms
+    are separate machines, and this one takes seconds); here, at once, on the others."""
+    args = (config, store.snapshot(), b_entropy)
+    if config.backend != "amaranth":
+        return _Done(_export_target(*args)), None
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return executor.submit(_export_target, *args), executor
+
+
 def run_story(config, platforms, progress=None):
     """Tell the story on ``config.backend``; ``platforms`` from :func:`make_platforms`.
     ``progress(event, step)`` is called with ``"start"`` and ``"end"`` around each step."""
@@ -187,34 +251,31 @@ def run_story(config, platforms, progress=None):
     bounce_gpa = size - PAGE
 
     def entropy(name):
-        return Entropy(None if config.seed is None else f"{config.seed}/{name}")
-
-    def machine(name):
-        options = dict(config.options)
-        if config.vcd and name == "A":
-            options["vcd"] = config.vcd
-        return make_machine(config.backend, config.machine, **options)
+        return _entropy(config, name)
 
     def add(into, values):
         for key, value in values.items():
             into[key] = into.get(key, 0) + value
 
-    # Run 1, platform B: its host exports what a source needs to send it a guest. --------------
-    b_entropy = entropy("platform B")
+    # Run 1, platform B, alongside run 2: its host exports what A will need to send it the guest.
+    export, executor = _start_export(config, store_b, entropy("platform B"))
+    b_run = {}
 
-    async def export_b(m):
-        record = _Recorder(steps, m, "B", progress)
-        with record.step("target", "platform B publishes its PDH and certificate chain") as step:
-            _, kvm = await _boot(m, store_b, b_entropy, config.host_sme)
-            pdh, chain = await kvm.pdh_cert_export()
-            ark, ask = kvm.amd_certificates()
-            step.lines.append(f"PDH_CERT_EXPORT: PDH {hashlib.sha256(pdh).hexdigest()[:16]}…, "
-                              f"chain PEK ‖ OCA ‖ CEK {len(chain)} bytes")
-        add(counters, await _counters(m))
-        return pdh, chain, ask + ark
-
-    target, used = _run(machine("B1"), export_b)
-    cycles += used
+    def target_published():
+        """B's export, waited for where the story needs it (and shown there as a step)."""
+        if not b_run:
+            target, step, b_counters, used, b_run["store"], b_run["entropy"] = export.result()
+            if executor is not None:
+                executor.shutdown()
+            step.lines.append("(run alongside platform A's steps above: B is another machine)"
+                              if executor is not None else "(run before platform A's steps)")
+            for event in ("start", "end"):
+                if progress:
+                    progress(event, step)
+            steps.append(step)
+            add(counters, b_counters)
+            b_run["target"], b_run["cycles"] = target, used
+        return b_run["target"]
 
     # Run 2, platform A: launch, run, migrate out, tear down. ------------------------------------
     owner_entropy = entropy("guest owner")
@@ -289,8 +350,20 @@ def run_story(config, platforms, progress=None):
                                 await m.dram_read(spa, LINE))
             step.lines.append("(see the dumps below)")
 
+        with record.step("attacks", "a malicious host: what it can and cannot do to the guest") as step:
+            victim = Victim(kvm, vm, os_, *ATTACK_LINES)
+            attacks = {}
+            for name in DEMO_ATTACKS:
+                outcome = await ATTACKS[name].scenario(victim)
+                attacks[name] = outcome
+            attacks["refusals (debug)"] = await debug_refused(victim)
+            for name, outcome in attacks.items():
+                step.lines.append(f"{name}: {ATTACKS[name].title if name in ATTACKS else outcome.lines[0]}")
+                step.lines += [f"  {'ok  ' if held else 'FAIL'} {claim}" for claim, held in outcome.claims]
+            guest["attacks"] = {name: outcome.ok for name, outcome in attacks.items()}
+
+        pdh_b, chain_b, amd_b = target_published()
         with record.step("migrate-out", "migration: SEND_START … SEND_FINISH towards platform B") as step:
-            pdh_b, chain_b, amd_b = target
             session_b = await kvm.send_start(vm, pdh_b, chain_b, amd_b)
             private = [(gpa, PAGE) for gpa in range(0, size, PAGE) if gpa not in vm.shared]
             packets = []
@@ -307,17 +380,27 @@ def run_story(config, platforms, progress=None):
             await kvm.destroy(vm)
             dirty = sorted(firmware.dirty_asids)
             reclaimable = sorted(kvm.asids.reclaimable)
+            reuse = await asid_reuse(kvm, asid)         # what a host skipping the rules meets
+            guest["attacks"]["refusals (ASID reuse)"] = reuse.ok
             await kvm.flush_asids()
             step.lines += [f"destroy: WBINVD, DEACTIVATE (slot {asid} wiped), DECOMMISSION; ASID {asid} is "
                            f"reclaimable {reclaimable}, dirty in the firmware {dirty}",
+                           *[f"a host skipping the rules: {line}" for line in reuse.lines],
                            f"recycle: WBINVD then DF_FLUSH; reclaimable {sorted(kvm.asids.reclaimable)}, "
                            f"dirty {sorted(firmware.dirty_asids)}: ASID {asid} is free again"]
         dram["A"] = await _dram_image(kvm)
         add(counters, await _counters(m))
         return owner.pdh.to_bytes(), session_b, packets, shared, vcpu.page_table.entries
 
-    (source_pdh, session_b, packets, shared, page_table), used = _run(machine("A"), platform_a)
-    cycles += used
+    try:
+        (source_pdh, session_b, packets, shared, page_table), used = _run(_machine(config, "A"), platform_a)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    cycles += used + b_run["cycles"]
+    store_b = PlatformStore()
+    store_b.restore(b_run["store"])
+    b_entropy = b_run["entropy"]
 
     # Run 3, platform B: receive the guest and run it. -------------------------------------------
     async def platform_b(m):
@@ -360,7 +443,7 @@ def run_story(config, platforms, progress=None):
         dram["B"] = await _dram_image(kvm)
         add(counters, await _counters(m))
 
-    _, used = _run(machine("B2"), platform_b)
+    _, used = _run(_machine(config, "B2"), platform_b)
     cycles += used
     return StoryResult(steps=steps, guest=guest, dram=dram, counters=counters, cycles=cycles,
                        seconds=time.perf_counter() - started, dumps=dumps)
