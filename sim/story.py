@@ -263,19 +263,15 @@ def run_story(config, platforms, progress=None):
 
     def target_published():
         """B's export, waited for where the story needs it (and shown there as a step)."""
-        if not b_run:
-            target, step, b_counters, used, b_run["store"], b_run["entropy"] = export.result()
-            if executor is not None:
-                executor.shutdown()
-            step.lines.append("(run alongside platform A's steps above: B is another machine)"
-                              if executor is not None else "(run before platform A's steps)")
-            for event in ("start", "end"):
-                if progress:
-                    progress(event, step)
-            steps.append(step)
-            add(counters, b_counters)
-            b_run["target"], b_run["cycles"] = target, used
-        return b_run["target"]
+        target, step, b_counters, b_run["cycles"], b_run["store"], b_run["entropy"] = export.result()
+        step.lines.append("(run alongside platform A's steps above: B is another machine)"
+                          if executor is not None else "(run before platform A's steps)")
+        if progress:
+            progress("start", step)
+            progress("end", step)
+        steps.append(step)
+        add(counters, b_counters)
+        return target
 
     # Run 2, platform A: launch, run, migrate out, tear down. ------------------------------------
     owner_entropy = entropy("guest owner")
@@ -352,10 +348,7 @@ def run_story(config, platforms, progress=None):
 
         with record.step("attacks", "a malicious host: what it can and cannot do to the guest") as step:
             victim = Victim(kvm, vm, os_, *ATTACK_LINES)
-            attacks = {}
-            for name in DEMO_ATTACKS:
-                outcome = await ATTACKS[name].scenario(victim)
-                attacks[name] = outcome
+            attacks = {name: await ATTACKS[name].scenario(victim) for name in DEMO_ATTACKS}
             attacks["refusals (debug)"] = await debug_refused(victim)
             for name, outcome in attacks.items():
                 step.lines.append(f"{name}: {ATTACKS[name].title if name in ATTACKS else outcome.lines[0]}")
