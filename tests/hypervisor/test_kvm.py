@@ -14,6 +14,7 @@ from sevlab.hypervisor.blockdev import BlockDevice
 from sevlab.hypervisor.guest_os import BlockDriver, GuestOS
 from sevlab.hypervisor.hostmem import PAGE
 from sevlab.hypervisor.kvm import KVM, FirmwareError
+from sevlab.hypervisor.psp import COMMAND_BUFFER
 from sevlab.hypervisor.owner import GuestOwner, OwnerRefused
 from sevlab.hypervisor.vcpu import VCPU
 from sevlab.hypervisor.vmm import launch_guest
@@ -29,10 +30,10 @@ GUID = uuid.UUID("736869e5-84f0-4973-92ec-06879ce3da0b")
 NODBG = 1
 
 
-def on_model(scenario, store, host_sme=False):
+def on_model(scenario, store, host_sme=False, tsme=False):
     async def top(machine):
         firmware = SEVFirmware(machine, store)
-        await firmware.power_on()
+        await firmware.power_on(tsme=tsme)
         kvm = await KVM.start(machine, firmware, host_sme=host_sme)
         return await scenario(kvm, firmware)
     return run(top, backend="model")[0]
@@ -181,6 +182,33 @@ def _everything_in(obj, seen=None):
     elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("sevlab.hypervisor"):
         for value in vars(obj).values():
             yield from _everything_in(value, seen)
+
+
+def test_under_tsme_host_memory_is_ciphertext_in_dram_and_the_guest_runs(make_store):
+    """TSME, a platform mode: the unit encrypts every host line with slot 0, C-bit or not. The
+    host maps its memory without the C-bit and reads its command buffer and the guest's shared
+    page in plaintext, DRAM holds both encrypted; the launch, the secret and sharing work as
+    without TSME."""
+    async def scenario(kvm, firmware):
+        vm, _ = await launch(kvm)
+        guest = GuestOS(VCPU(kvm, vm))
+        await guest.boot(vm.ram)
+        table = dict(parse_secret_table(await guest.read(SECRET_GPA, 64)))
+        await guest.set_memory_decrypted(BOUNCE_GPA)
+        text = b"shared with the host under TSME".ljust(64, b".")
+        await guest.write(BOUNCE_GPA, text)
+        host_sees = await kvm.read_guest_ram(vm, BOUNCE_GPA, 64)
+        await kvm.platform_status()                     # the driver writes its command buffer
+        buffer_host = await kvm.memory.read(COMMAND_BUFFER, 64)
+        await kvm.machine.wbinvd()
+        spa, _ = vm.npt.translate(BOUNCE_GPA)
+        return (table, text, host_sees, kvm.memory.me_mask, await kvm.machine.dram_read(spa, 64),
+                buffer_host, await kvm.machine.dram_read(COMMAND_BUFFER, 64))
+
+    table, text, host_sees, me_mask, dram, buffer_host, buffer_dram = on_model(scenario, make_store(), tsme=True)
+    assert table[GUID] == b"the disk passphrase"
+    assert me_mask == 0 and host_sees == text and dram != text
+    assert buffer_host != buffer_dram and buffer_host[:4] != bytes(4)       # a status, in the clear to the host
 
 
 def test_the_host_holds_no_guest_key(make_store):
