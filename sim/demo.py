@@ -12,6 +12,8 @@ import dataclasses
 import hashlib
 import json
 import sys
+import threading
+import time
 
 from .cli import CommandError
 from .machine import BACKENDS
@@ -71,7 +73,7 @@ def run(args):
         out.write("\n")
         return 0
     _header(out, args, config)
-    result = run_story(config, platforms, _Progress(out))
+    result = run_story(config, platforms, _Progress(out, live=out.isatty()))
     _dumps(out, result)
     _report(out, result)
     return 0
@@ -88,20 +90,61 @@ def _header(out, args, config):
 
 
 class _Progress:
-    def __init__(self, out):
-        self.out, self.count = out, 0
+    """Prints each step as it starts and ends. ``live`` (a terminal): while a step runs, a bar of
+    the steps done and the seconds spent in this one, redrawn in place by a second thread."""
+
+    BAR = 22
+
+    def __init__(self, out, *, live=False, interval=0.25):
+        self.out, self.count, self.live, self.interval = out, 0, live, interval
+        self._lock = threading.Lock()
+        self._stop = None
+        self._heading = ""
+        self._started = 0.0
 
     def __call__(self, event, step):
+        """``event``: "start", "end" or "failed" (the step raised)."""
         if event == "start":
             self.count += 1
-            self.out.write(f"[{self.count:2}/{STEPS}] {step.platform}  {step.title} ...")
-            self.out.flush()
+            self._heading = f"[{self.count:2}/{STEPS}] {step.platform}  {step.title} ..."
+            self._started = time.perf_counter()
+            if self.live:
+                self._stop = threading.Event()
+                threading.Thread(target=self._redraw, args=(self._stop,), daemon=True).start()
+            else:
+                self._write(self._heading)
             return
         cycles = f"{step.cycles:,} cycles, " if step.cycles else ""
-        self.out.write(f" done ({cycles}{step.seconds:.1f} s)\n")
-        for line in step.lines:
-            self.out.write(f"          {line}\n")
-        self.out.flush()
+        if event == "end":
+            ending = f" done ({cycles}{step.seconds:.1f} s)\n" + "".join(f"          {line}\n" for line in step.lines)
+        else:
+            ending = " failed\n"
+        with self._lock:            # no frame can follow this: the thread checks the event under the lock
+            if self._stop is not None:
+                self._stop.set()
+                self._stop = None
+            self.out.write(("\r\033[K" + self._heading if self.live else "") + ending)
+            self.out.flush()
+
+    def frame(self):
+        """One frame of the live line: the heading, a bar of the steps done, the step's seconds."""
+        done = (self.count - 1) * self.BAR // STEPS
+        bar = "█" * done + "░" * (self.BAR - done)
+        return f"\r\033[K{self._heading} {bar} {time.perf_counter() - self._started:5.1f} s"
+
+    def _redraw(self, stop):
+        while True:
+            with self._lock:
+                if stop.is_set():
+                    return
+                self.out.write(self.frame())
+                self.out.flush()
+            stop.wait(self.interval)
+
+    def _write(self, text):
+        with self._lock:
+            self.out.write(text)
+            self.out.flush()
 
 
 def _cell(data):

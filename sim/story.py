@@ -155,8 +155,8 @@ class _StepTimer:
         self.step.cycles = self.recorder.machine.cycles - self.cycles
         if kind is None:
             self.recorder.steps.append(self.step)
-            if self.recorder.progress:
-                self.recorder.progress("end", self.step)
+        if self.recorder.progress:
+            self.recorder.progress("end" if kind is None else "failed", self.step)
         return False
 
 
@@ -236,7 +236,8 @@ def _start_export(config, store, b_entropy):
 
 def run_story(config, platforms, progress=None):
     """Tell the story on ``config.backend``; ``platforms`` from :func:`make_platforms`.
-    ``progress(event, step)`` is called with ``"start"`` and ``"end"`` around each step."""
+    ``progress(event, step)`` is called with ``"start"`` and then ``"end"`` (or ``"failed"``)
+    around each step."""
     config.check()
     root, store_a, store_b = platforms
     store_a, store_b = _copy(store_a), _copy(store_b)       # a story never changes its inputs

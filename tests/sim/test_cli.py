@@ -1,5 +1,6 @@
 """The ``sevlab`` command line (sim/cli.py and its subcommands)."""
 
+import io
 import json
 import random
 import subprocess
@@ -132,3 +133,30 @@ def test_a_reader_that_goes_away_gets_no_traceback():
     process.stdout.close()
     _, err = process.communicate(timeout=300)
     assert process.returncode == 141 and b"Traceback" not in err, err.decode()[-2000:]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_demo_progress_on_a_terminal_redraws_a_bar_and_ends_each_step_cleanly():
+    """On a terminal a second thread redraws the running step's line (a bar of the steps done,
+    the step's seconds); the step's end erases it and prints the same line a pipe gets."""
+    from sevlab.sim.demo import STEPS, _Progress
+    from sevlab.sim.story import Step
+
+    out = _Terminal()
+    progress = _Progress(out, live=True, interval=3600)      # one frame at the start, then none
+    first, second = Step("a", "the first step"), Step("b", "the second step", lines=["what it did"])
+    for step in (first, second):
+        progress("start", step)
+        frame = progress.frame()
+        progress("end", step)
+    text = out.getvalue()
+    assert frame.startswith(f"\r\033[K[ 2/{STEPS}] A  the second step ... █")
+    assert "░" in frame and frame.endswith(" s")
+    assert text.endswith(f"\r\033[K[ 2/{STEPS}] A  the second step ... done (0.0 s)\n          what it did\n")
+    progress("start", Step("c", "a step that raises"))
+    progress("failed", Step("c", "a step that raises"))
+    assert out.getvalue().endswith("a step that raises ... failed\n")
