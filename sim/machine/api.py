@@ -78,6 +78,18 @@ class Write:
         return f"write {self.address:#x} ({self.beats} beats, ASID {self.asid}, {self.port} port)"
 
 
+def run_at_once(machine, scenario):
+    """Run ``async def scenario(machine)`` on a backend whose every await completes before it
+    returns (the model, the serial link): one send, no event loop."""
+    coroutine = scenario(machine)
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError(f"a scenario on {type(machine).__name__} awaited something other than the machine")
+
+
 def check_op(op, address_width, asid_limit):
     """Raise ValueError for an operation no backend can issue (not a unit refusal)."""
     if not 0 <= op.asid < asid_limit:

@@ -3,7 +3,7 @@
 from ...rtl.memsys.regmap import SYSTEM_REGISTERS, SYSTEM_WINDOW
 from ..model.cache import CacheModel, NoCacheModel
 from ..model.meu import LINE_BYTES, UnitModel
-from .api import BEAT_BYTES, BusError, Machine, Read, check_op
+from .api import BEAT_BYTES, BusError, Machine, Read, check_op, run_at_once
 
 __all__ = ["ModelMachine"]
 
@@ -27,13 +27,7 @@ class ModelMachine(Machine):
 
     def run(self, scenario):
         """Run ``async def scenario(machine)`` to completion and return its result."""
-        coroutine = scenario(self)
-        try:
-            coroutine.send(None)
-        except StopIteration as done:
-            return done.value
-        coroutine.close()
-        raise RuntimeError("a scenario on the model backend awaited something other than the machine")
+        return run_at_once(self, scenario)
 
     def start(self, ops):
         for op in ops:

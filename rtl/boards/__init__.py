@@ -1,0 +1,3 @@
+from .system import BridgedSystem
+
+__all__ = ["BridgedSystem"]

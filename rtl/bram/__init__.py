@@ -1,0 +1,3 @@
+from .axi_ram import AXIBlockRAM
+
+__all__ = ["AXIBlockRAM"]
