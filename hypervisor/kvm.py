@@ -153,13 +153,15 @@ class KVM:
 
     async def read_guest_ram(self, vm, gpa, length):
         """The host reading guest RAM through its own mapping: a private page reads as
-        ciphertext (the unit decrypts it with the host's key, or not at all). The lines are
-        flushed after: a host-tagged copy of a guest page must not stay in the cache, where the
-        guest's next write (under its own tag) would leave it stale."""
+        ciphertext (the unit decrypts it with the host's key, or not at all). A private page's
+        lines are flushed after: a host-tagged copy of it must not stay in the cache, where the
+        guest's next write (under its own tag) would leave it stale. A shared page needs no
+        flush: the guest's C=0 accesses carry the host's tag (``vcpu.py``)."""
         out = b""
-        for _, spa, chunk in vm.npt.pages(gpa, length):
+        for page_gpa, spa, chunk in vm.npt.pages(gpa, length):
             out += await self.memory.read(spa, chunk)
-            await self.memory.flush(spa, chunk)
+            if page_gpa - page_gpa % PAGE not in vm.shared:
+                await self.memory.flush(spa, chunk)
         return out
 
     async def _flush_guest(self, vm, gpa, length):

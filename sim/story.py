@@ -226,11 +226,14 @@ class _Done:
 
 def _start_export(config, store, b_entropy):
     """Run 1, in a second process on the RTL backend that is simulated in Python (the platforms
-    are separate machines, and this one takes seconds); here, at once, on the others."""
+    are separate machines, and this one takes seconds); here, at once, on the others. The
+    process starts the platform's default way: forked on Linux; spawned elsewhere, which
+    imports the caller's main module again (a script calling :func:`run_story` needs the usual
+    ``if __name__ == "__main__":`` guard there)."""
     args = (config, store.snapshot(), b_entropy)
     if config.backend != "amaranth":
         return _Done(_export_target(*args)), None
-    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context())
     return executor.submit(_export_target, *args), executor
 
 
