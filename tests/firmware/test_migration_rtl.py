@@ -123,7 +123,7 @@ def test_round_trip_on_the_rtl_with_refused_packets_and_target(root):
         r["b_status"] = await ok(b, C.GUEST_STATUS, handle=handle)
         r["late"] = (await put_secret(b, handle, packets[1], GUEST | CBIT, command=C.RECEIVE_UPDATE_DATA))[0]
         # The guest's first reads through the cores' cache: the RECEIVE commands wrote these
-        # lines through the privileged port, which bypasses the cache, so none is cached yet.
+        # lines through the privileged port, whose misses allocate nothing, so none is cached yet.
         r["b_guest"] = await b.machine.read(GUEST | CBIT, len(plaintext), asid=ASID)
         r["b_dram"] = await b.machine.dram_read(GUEST, len(plaintext))
         return r
