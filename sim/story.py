@@ -3,11 +3,12 @@ launched, attested, given a secret, run with private and shared pages and block 
 from platform A to platform B, and torn down with its ASID reclaimed.
 
 Each platform is a machine (any backend) with its own firmware, store and root of trust's
-chip, driven by the hypervisor model. Platforms do not share a simulation: B runs once while A
-launches its guest (its host exports B's PDH and chain for the migration: on the ``amaranth``
-backend in a second process, on the machine's other core) and once after A (it receives the
-guest), and the hosts pass certificates and packets between the runs as they would over a
-network.
+chip, driven by the hypervisor model. Platforms do not share a simulation: B runs once to export
+its PDH and chain for the migration, and once to receive the guest; the hosts pass certificates
+and packets between them as they would over a network. On the ``amaranth`` backend B is a
+second process on the machine's other core — its export alongside A's first steps, its receive
+alongside A's migration, opening each packet while A seals the next; on the others its runs
+come before and after A's.
 
 With ``seed`` set, the firmware and the owner draw from a seeded :class:`Entropy`, so the same
 story on two backends gives the same keys, the same guest results and byte-identical DRAM.
@@ -17,7 +18,6 @@ import hashlib
 import multiprocessing
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from ..firmware import certs
@@ -63,6 +63,9 @@ IMAGE_SIZE = 1024
 NOTE = b"private note: only this guest's own key can decrypt this line.".ljust(LINE, b".")
 assert len(NOTE) == LINE
 SECTOR = 512
+SECRET_GPA = IMAGE_SIZE             # OVMF's secret table, then the note and a sector buffer
+NOTE_GPA = PAGE // 2
+SECTOR_GPA = NOTE_GPA + SECTOR
 
 
 @dataclass
@@ -214,27 +217,129 @@ def _export_target(config, store_snapshot, b_entropy):
     return target, steps[0], counters, cycles, store.snapshot(), b_entropy
 
 
-class _Done:
-    """A result computed in this process, with the interface of a future."""
+def _receive_guest(config, store, b_entropy, messages):
+    """Run 3, platform B: receive the guest from ``messages`` — A's migration messages, in the
+    order A sends them, which may still be arriving — run it and tear it down. Returns
+    ``(steps, guest results, the note's line, DRAM image, counters, cycles)``."""
+    steps = []
+    image = _image(IMAGE_SIZE)
+    # B's host starts when A's does (the session arrives), not before: the step's time is then
+    # the migration's as B lives it.
+    _, source_pdh, session, size, guest_a, note_in_a = next(messages)             # "start"
 
-    def __init__(self, value):
-        self.value = value
+    async def receive(m):
+        record = _Recorder(steps, m, "B", None)
+        with record.step("migrate-in", "platform B receives the guest: RECEIVE_START … RECEIVE_FINISH") as step:
+            _, kvm = await _boot(m, store, b_entropy, config.host_sme)
+            vm = kvm.create_vm()
+            kvm.add_ram(vm, 0, size)
+            await kvm.sev_init(vm)
+            await kvm.receive_start(vm, POLICY, source_pdh, session)
+            count = 0
+            for message in messages:
+                if message[0] == "finish":
+                    _, shared, page_table = message
+                    break
+                _, gpa, header, trans = message                                    # "packet"
+                await kvm.receive_update_data(vm, gpa, header, trans)
+                count += 1
+            for gpa, data in shared.items():
+                await kvm.write_guest_ram(vm, gpa, data)
+            await kvm.receive_finish(vm)
+            vcpu = VCPU(kvm, vm)
+            vcpu.page_table.entries = dict(page_table)          # the vCPU state QEMU moves
+            os_ = GuestOS(vcpu)
+            os_.me_mask = kvm.cbit
+            table = dict(parse_secret_table(await os_.read(SECRET_GPA, 128)))
+            guest_b = {"image_intact": await os_.read(0, len(image)) == image,
+                       "secret": table[SECRET_GUID].decode() if SECRET_GUID in table else None,
+                       "note": (await os_.read(NOTE_GPA, LINE)).decode(),
+                       "sector0": (await os_.read(SECTOR_GPA, SECTOR)).rstrip().decode()}
+            await m.wbinvd()
+            spa_b, _ = vm.npt.translate(NOTE_GPA)
+            note = (await vcpu.read(NOTE_GPA, LINE), await kvm.read_guest_ram(vm, NOTE_GPA, LINE),
+                    await m.dram_read(spa_b, LINE))
+            step.lines += [f"RECEIVE_START: a new guest with its own key, ASID {vm.asid}; {count} packets "
+                           f"opened into place; RECEIVE_FINISH: RUNNING",
+                           f"the guest on B reads the same image, secret, note and sector as on A: "
+                           f"{guest_b == guest_a}",
+                           f"the note's line in DRAM differs between A and B (another key): {note[2] != note_in_a}"]
+        with record.step("teardown-b", "teardown on B") as step:
+            await kvm.destroy(vm)
+            await kvm.flush_asids()
+            step.lines.append(f"ASID {vm.asid} reclaimed after WBINVD and DF_FLUSH")
+        return guest_b, note, await _dram_image(kvm), await _counters(m)
 
-    def result(self):
-        return self.value
+    (guest_b, note, dram_b, counters), cycles = _run(_machine(config, "B2"), receive)
+    return steps, guest_b, note, dram_b, counters, cycles
 
 
-def _start_export(config, store, b_entropy):
-    """Run 1, in a second process on the RTL backend that is simulated in Python (the platforms
-    are separate machines, and this one takes seconds); here, at once, on the others. The
-    process starts the platform's default way: forked on Linux; spawned elsewhere, which
-    imports the caller's main module again (a script calling :func:`run_story` needs the usual
-    ``if __name__ == "__main__":`` guard there)."""
-    args = (config, store.snapshot(), b_entropy)
-    if config.backend != "amaranth":
-        return _Done(_export_target(*args)), None
-    executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context())
-    return executor.submit(_export_target, *args), executor
+def _platform_b_process(config, store_snapshot, b_entropy, to_a, from_a):
+    """Platform B in a process of its own: run 1, its result to A; then run 3, fed with A's
+    messages as A sends them (the two machines simulate side by side), its result to A. An
+    exception goes to A instead."""
+    try:
+        target, step, counters, cycles, store_snapshot, b_entropy = _export_target(config, store_snapshot, b_entropy)
+        to_a.put((target, step, counters, cycles))
+        store = PlatformStore()
+        store.restore(store_snapshot)
+        to_a.put(_receive_guest(config, store, b_entropy, iter(from_a.get, None)))
+    except BaseException as error:         # noqa: BLE001 — handed to the parent, which raises it
+        to_a.put(error)
+
+
+class _PlatformB:
+    """Platform B as the story drives it: :meth:`target` (run 1's result), :meth:`send` (A's
+    migration messages), :meth:`received` (run 3's result).
+
+    On the RTL backend that is simulated in Python, B is a second process (the platforms are
+    separate machines): run 1 alongside A's first steps, run 3 alongside A's migration. The
+    process starts the platform's default way: forked on Linux; spawned elsewhere, which imports
+    the caller's main module again (a script calling :func:`run_story` needs the usual
+    ``if __name__ == "__main__":`` guard there). On the other backends both runs happen here,
+    run 1 before A and run 3 after it."""
+
+    def __init__(self, config, store, b_entropy):
+        self.config, self.parallel = config, config.backend == "amaranth"
+        if self.parallel:
+            context = multiprocessing.get_context()
+            self._to_a, self._from_a = context.Queue(), context.Queue()
+            self._process = context.Process(target=_platform_b_process, daemon=True,
+                                             args=(config, store.snapshot(), b_entropy, self._to_a, self._from_a))
+            self._process.start()
+        else:
+            self._export = _export_target(config, store.snapshot(), b_entropy)
+            self._messages = []
+
+    def _from_b(self):
+        result = self._to_a.get()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def target(self):
+        """``((pdh, chain, amd certificates), step, counters, cycles)`` of run 1."""
+        if self.parallel:
+            return self._from_b()
+        return self._export[:4]
+
+    def send(self, message):
+        (self._from_a.put if self.parallel else self._messages.append)(message)
+
+    def received(self):
+        """Run 3's result (after A's last message)."""
+        if self.parallel:
+            self._from_a.put(None)
+            return self._from_b()
+        _, _, _, _, store_snapshot, b_entropy = self._export
+        store = PlatformStore()
+        store.restore(store_snapshot)
+        return _receive_guest(self.config, store, b_entropy, iter(self._messages))
+
+    def close(self):
+        if self.parallel and self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
 
 
 def run_story(config, platforms, progress=None):
@@ -243,15 +348,12 @@ def run_story(config, platforms, progress=None):
     around each step."""
     config.check()
     root, store_a, store_b = platforms
-    store_a, store_b = _copy(store_a), _copy(store_b)       # a story never changes its inputs
+    store_a = _copy(store_a)                # a story never changes its inputs (B copies its own)
     steps, guest, dram, counters, dumps = [], {}, {}, {}, {}
-    cycles = 0
     started = time.perf_counter()
     size = config.guest_size
     image = _image(IMAGE_SIZE)
-    secret_gpa = IMAGE_SIZE                 # OVMF's secret table, then the note and a sector buffer
-    note_gpa = PAGE // 2
-    sector_gpa = note_gpa + SECTOR
+    secret_gpa, note_gpa, sector_gpa = SECRET_GPA, NOTE_GPA, SECTOR_GPA
     bounce_gpa = size - PAGE
 
     def entropy(name):
@@ -261,19 +363,23 @@ def run_story(config, platforms, progress=None):
         for key, value in values.items():
             into[key] = into.get(key, 0) + value
 
-    # Run 1, platform B, alongside run 2: its host exports what A will need to send it the guest.
-    export, executor = _start_export(config, store_b, entropy("platform B"))
-    b_run = {}
-
-    def target_published():
-        """B's export, waited for where the story needs it (and shown there as a step)."""
-        target, step, b_counters, b_run["cycles"], b_run["store"], b_run["entropy"] = export.result()
-        step.lines.append("(run alongside platform A's steps above: B is another machine)"
-                          if executor is not None else "(run before platform A's steps)")
+    def show(step):
+        """A step platform B ran elsewhere, shown where the story reaches it."""
         if progress:
             progress("start", step)
             progress("end", step)
         steps.append(step)
+
+    # Platform B: run 1 exports what A will need to send it the guest; run 3 receives it.
+    b = _PlatformB(config, store_b, entropy("platform B"))
+    b_cycles = 0
+
+    def target_published():
+        nonlocal b_cycles
+        target, step, b_counters, b_cycles = b.target()
+        step.lines.append("(run alongside platform A's steps above: B is another machine)"
+                          if b.parallel else "(run before platform A's steps)")
+        show(step)
         add(counters, b_counters)
         return target
 
@@ -362,14 +468,19 @@ def run_story(config, platforms, progress=None):
         pdh_b, chain_b, amd_b = target_published()
         with record.step("migrate-out", "migration: SEND_START … SEND_FINISH towards platform B") as step:
             session_b = await kvm.send_start(vm, pdh_b, chain_b, amd_b)
+            # What A's host sends B's, as it goes: B opens each packet while A seals the next.
+            b.send(("start", owner.pdh.to_bytes(), session_b, size, guest["A"], dumps["private line (the note)"][2]))
             private = [(gpa, PAGE) for gpa in range(0, size, PAGE) if gpa not in vm.shared]
-            packets = []
+            packets = 0
             for gpa, length in private:
-                packets += await kvm.send_update_data(vm, gpa, length)
+                for packet in await kvm.send_update_data(vm, gpa, length):
+                    b.send(("packet", *packet))
+                    packets += 1
             shared = {gpa: await kvm.read_guest_ram(vm, gpa, PAGE) for gpa in sorted(vm.shared)}
             await kvm.send_finish(vm)
+            b.send(("finish", shared, dict(vcpu.page_table.entries)))
             step.lines += ["SEND_START: the target's chain checked by A's firmware; a session for B's PDH",
-                           f"SEND_UPDATE_DATA: {len(packets)} private pages sealed under fresh transport keys; "
+                           f"SEND_UPDATE_DATA: {packets} private pages sealed under fresh transport keys; "
                            f"{len(shared)} shared page copied in plaintext; SEND_FINISH: SENT"]
 
         with record.step("teardown", "teardown on A: DEACTIVATE, DECOMMISSION, ASID reclaim") as step:
@@ -387,63 +498,18 @@ def run_story(config, platforms, progress=None):
                            f"dirty {sorted(firmware.dirty_asids)}: ASID {asid} is free again"]
         dram["A"] = await _dram_image(kvm)
         add(counters, await _counters(m))
-        return owner.pdh.to_bytes(), session_b, packets, shared, vcpu.page_table.entries
 
     try:
-        (source_pdh, session_b, packets, shared, page_table), used = _run(_machine(config, "A"), platform_a)
+        _, used = _run(_machine(config, "A"), platform_a)
+        b_steps, guest["B"], note_in_b, dram["B"], b_counters, b_received = b.received()
     finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
-    cycles += used + b_run["cycles"]
-    store_b = PlatformStore()
-    store_b.restore(b_run["store"])
-    b_entropy = b_run["entropy"]
-
-    # Run 3, platform B: receive the guest and run it. -------------------------------------------
-    async def platform_b(m):
-        record = _Recorder(steps, m, "B", progress)
-        with record.step("migrate-in", "platform B receives the guest: RECEIVE_START … RECEIVE_FINISH") as step:
-            firmware, kvm = await _boot(m, store_b, b_entropy, config.host_sme)
-            vm = kvm.create_vm()
-            kvm.add_ram(vm, 0, size)
-            await kvm.sev_init(vm)
-            await kvm.receive_start(vm, POLICY, source_pdh, session_b)
-            for gpa, header, trans in packets:
-                await kvm.receive_update_data(vm, gpa, header, trans)
-            for gpa, data in shared.items():
-                await kvm.write_guest_ram(vm, gpa, data)
-            await kvm.receive_finish(vm)
-            vcpu = VCPU(kvm, vm)
-            vcpu.page_table.entries = dict(page_table)          # the vCPU state QEMU moves
-            os_ = GuestOS(vcpu)
-            os_.me_mask = kvm.cbit
-            table = dict(parse_secret_table(await os_.read(secret_gpa, 128)))
-            guest["B"] = {"image_intact": await os_.read(0, len(image)) == image,
-                          "secret": table[SECRET_GUID].decode() if SECRET_GUID in table else None,
-                          "note": (await os_.read(note_gpa, LINE)).decode(),
-                          "sector0": (await os_.read(sector_gpa, SECTOR)).rstrip().decode()}
-            await m.wbinvd()
-            spa_b, _ = vm.npt.translate(note_gpa)
-            dumps["the note's line in B's DRAM"] = (await vcpu.read(note_gpa, LINE),
-                                                    await kvm.read_guest_ram(vm, note_gpa, LINE),
-                                                    await m.dram_read(spa_b, LINE))
-            same = guest["B"] == guest["A"]
-            differs = dumps["the note's line in B's DRAM"][2] != dumps["private line (the note)"][2]
-            step.lines += [f"RECEIVE_START: a new guest with its own key, ASID {vm.asid}; {len(packets)} packets "
-                           f"opened into place; RECEIVE_FINISH: RUNNING",
-                           f"the guest on B reads the same image, secret, note and sector as on A: {same}",
-                           f"the note's line in DRAM differs between A and B (another key): {differs}"]
-        with record.step("teardown-b", "teardown on B") as step:
-            await kvm.destroy(vm)
-            await kvm.flush_asids()
-            step.lines.append(f"ASID {vm.asid} reclaimed after WBINVD and DF_FLUSH")
-        dram["B"] = await _dram_image(kvm)
-        add(counters, await _counters(m))
-
-    _, used = _run(_machine(config, "B2"), platform_b)
-    cycles += used
-    return StoryResult(steps=steps, guest=guest, dram=dram, counters=counters, cycles=cycles,
-                       seconds=time.perf_counter() - started, dumps=dumps)
+        b.close()
+    for step in b_steps:
+        show(step)
+    add(counters, b_counters)
+    dumps["the note's line in B's DRAM"] = note_in_b
+    return StoryResult(steps=steps, guest=guest, dram=dram, counters=counters,
+                       cycles=used + b_cycles + b_received, seconds=time.perf_counter() - started, dumps=dumps)
 
 
 def _run(machine, scenario):
