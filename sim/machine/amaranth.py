@@ -19,6 +19,7 @@ from .dram import SparseDRAM
 __all__ = ["AmaranthMachine"]
 
 _SLVERR = 2
+_PERIOD = 1e-8                      # the clock: 100 MHz (only cycles are ever reported)
 
 
 class _Pending:
@@ -97,19 +98,22 @@ class _RegisterBus:
             show(self.bus.w_data, op["request"][2])
 
     def observe(self, r_data):
-        """After the clock edge: ``r_data`` as sampled."""
+        """After the clock edge: ``r_data`` as sampled. Returns whether an access completed."""
         op = self._offered
         if self._read_due is not None:
             self._read_due["value"] = r_data
             self._read_due["done"] = True
             self.ops.popleft()
             self._read_due = None
-        elif op is not None:
+            return True
+        if op is not None:
             if op["request"][0] == "read":
                 self._read_due = op
             else:
                 op["done"] = True
                 self.ops.popleft()
+                return True
+        return False
 
 
 class _Harness(Elaboratable):
@@ -123,6 +127,9 @@ class _Harness(Elaboratable):
     def __init__(self, dut, observed):
         self.dut = dut
         self.probe = Signal(sum(len(signal) for signal in observed))
+        # Toggled by the bus process whenever an operation completes: the scenario sleeps on it
+        # instead of waking every cycle.
+        self.wake = Signal()
         self.fields, shift = [], 0
         for signal in observed:
             self.fields.append((shift, (1 << len(signal)) - 1))
@@ -193,7 +200,7 @@ class AmaranthMachine(Machine):
                 self._finished = True
 
         sim = Simulator(self._harness)
-        sim.add_clock(1e-8)
+        sim.add_clock(_PERIOD)
         # A process, not a testbench: its signal changes take effect together at the next delta
         # cycle, where a testbench's ctx.set() settles the whole design once per call.
         sim.add_process(self._bus_testbench)
@@ -224,7 +231,7 @@ class AmaranthMachine(Machine):
             if self._cycle >= deadline:
                 raise TimeoutError(f"cycle {self._cycle}: still waiting after {self._wait_limit} "
                                    f"cycles for {describe()}")
-            await self._scenario_ctx.tick()
+            await self._scenario_ctx.changed(self._harness.wake).delay(self._wait_limit * _PERIOD)
 
     async def csr_read(self, address):
         return await self._register_access("csr", ("read", address, 0))
@@ -302,6 +309,7 @@ class AmaranthMachine(Machine):
         # One trigger for the whole run: building a new one every cycle costs more than the
         # testbench's own work.
         ticks = ctx.tick().sample(self._harness.probe).__aiter__()
+        wake = 0
 
         while not (self._finished and not any(bus.ops for bus in register_buses)):
             cycle = self._cycle
@@ -373,8 +381,9 @@ class AmaranthMachine(Machine):
             values = iter([(word >> shift) & mask for shift, mask in fields])
             self._cycle += 1
 
+            completed = False
             for bus in register_buses:
-                bus.observe(next(values))
+                completed |= bus.observe(next(values))
 
             for manager, (ar, aw, w, rready, bready) in zip(managers, offers):
                 (arready_m, awready_m, wready_m, bvalid, bid, bresp,
@@ -406,7 +415,7 @@ class AmaranthMachine(Machine):
                         pending.done_at = cycle
                         queue.popleft()
                         pending.result = b"".join(pending.beats)
-                        pending.done = True
+                        pending.done = completed = True
                 if bvalid and bready:
                     queue = manager.writes.get(bid)
                     if not queue:
@@ -416,7 +425,7 @@ class AmaranthMachine(Machine):
                         raise AssertionError(f"cycle {cycle}: B for {pending.op} before its last W beat")
                     pending.error = bresp == _SLVERR
                     pending.done_at = cycle
-                    pending.done = True
+                    pending.done = completed = True
 
             (d_arvalid, d_araddr, d_awvalid, d_awaddr, d_wvalid, d_wdata, d_wstrb, d_wlast,
              d_bready, d_rready) = values
@@ -444,3 +453,6 @@ class AmaranthMachine(Machine):
                     dram_b.append(cycle + 1)
             if b_offer and d_bready:
                 dram_b.popleft()
+            if completed:
+                wake ^= 1
+                ctx.set(self._harness.wake, wake)
