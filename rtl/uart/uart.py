@@ -22,6 +22,12 @@ def divisor_for(clock_hz, baud):
     return divisor
 
 
+def _checked(divisor):
+    if divisor < 2:
+        raise ValueError(f"divisor must be at least 2, not {divisor!r}")
+    return divisor
+
+
 class UARTTransmitter(wiring.Component):
     """Sends each byte of ``data`` on ``tx``: a start bit (0), the bits LSB first, a stop bit (1).
     ``tx`` idles high.
@@ -33,9 +39,7 @@ class UARTTransmitter(wiring.Component):
     """
 
     def __init__(self, divisor):
-        if divisor < 2:
-            raise ValueError(f"divisor must be at least 2, not {divisor!r}")
-        self._divisor = divisor
+        self._divisor = _checked(divisor)
         super().__init__({"data": In(stream.Signature(8)), "tx": Out(1, init=1)})
 
     def elaborate(self, platform):
@@ -72,9 +76,7 @@ class UARTReceiver(wiring.Component):
     """
 
     def __init__(self, divisor):
-        if divisor < 2:
-            raise ValueError(f"divisor must be at least 2, not {divisor!r}")
-        self._divisor = divisor
+        self._divisor = _checked(divisor)
         super().__init__({"rx": In(1, init=1), "data": Out(stream.Signature(8)),
                           "framing_errors": Out(16), "overruns": Out(16)})
 
