@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from amaranth.hdl import unsigned
 
-from ..rtl.aes import AESCompact, AESPipelined
+from ..rtl.aes import AESCompact, AESFarm, AESPipelined
 from ..rtl.xts import XTSCore
 from .model import (aes_decrypt_block, aes_decryption_key, aes_encrypt_block, xts_decrypt,
                     xts_encrypt)
@@ -23,7 +23,8 @@ __all__ = [
 
 _BLOCK = 16
 
-AES_ENGINES = ("pipelined", "pipelined-encrypt", "pipelined-decrypt", "compact")
+#: ``farm-N``: N compact engines encrypting in turn (``AESFarm``), any N from 1.
+AES_ENGINES = ("pipelined", "pipelined-encrypt", "pipelined-decrypt", "compact", "farm-N")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ def aes_engine(name, *, key_bits, tag_shape=unsigned(0)):
         return AESPipelined(key_bits=key_bits, direction="both", tag_shape=tag_shape)
     if name in ("pipelined-encrypt", "pipelined-decrypt"):
         return AESPipelined(key_bits=key_bits, direction=name.split("-")[1], tag_shape=tag_shape)
+    if name.startswith("farm-") and name[5:].isdigit() and int(name[5:]) > 0:
+        return AESFarm(engines=int(name[5:]), key_bits=key_bits, tag_shape=tag_shape)
     raise ValueError(f"AES engine must be one of {AES_ENGINES}, not {name!r}")
 
 
@@ -66,7 +69,7 @@ def run_aes_amaranth(jobs, *, engine="pipelined", key_bits=128, **stream_options
         if len(job.key) * 8 != key_bits:
             raise ValueError(f"AES-{key_bits} needs a {key_bits // 8}-byte key, "
                              f"not {len(job.key)} bytes")
-        if not runtime_direction and job.decrypt != (engine == "pipelined-decrypt"):
+        if not runtime_direction and job.decrypt != (engine == "pipelined-decrypt"):     # farms encrypt
             raise ValueError(f"engine {engine!r} cannot {'de' if job.decrypt else 'en'}crypt")
         key = aes_decryption_key(job.key) if job.decrypt else job.key
         request = {"block": int.from_bytes(job.block, "little"),

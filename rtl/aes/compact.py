@@ -12,7 +12,7 @@ from .ops import (
     rounds_for, schedule_constants, sbox_address, round_after_sbox, key_sbox_word, key_step,
     round_key, initial_round_key, wire,
 )
-from .sbox import sbox_rom
+from .sbox import ROM_STYLES, sbox_rom
 
 __all__ = ["AESCompact"]
 
@@ -30,6 +30,8 @@ class AESCompact(wiring.Component):
     key_bits : 128 or 256
     tag_shape : shape
         Side information carried from each request to its response.
+    rom_style : None, "block" or "logic"
+        Where Yosys puts the S-box ROMs (``sbox.ROM_STYLES``).
 
     Members
     -------
@@ -37,7 +39,10 @@ class AESCompact(wiring.Component):
     o : Out(stream.Signature(aes_response_layout(...)))
     """
 
-    def __init__(self, *, key_bits=128, tag_shape=unsigned(0)):
+    def __init__(self, *, key_bits=128, tag_shape=unsigned(0), rom_style=None):
+        if rom_style not in ROM_STYLES:
+            raise ValueError(f"ROM style must be one of {ROM_STYLES}, not {rom_style!r}")
+        self._rom_style = rom_style
         self._rounds = rounds_for(key_bits)
         self._key_bits = key_bits
         self._tag_shape = tag_shape
@@ -129,12 +134,11 @@ class AESCompact(wiring.Component):
             m.d.sync += busy.eq(0)
         return m
 
-    @staticmethod
-    def _sbox_layer(m, name, address, decrypt, enable, *, inverse):
+    def _sbox_layer(self, m, name, address, decrypt, enable, *, inverse):
         # One read port per ROM: an iCE40 block RAM has a single read port.
         out = []
         for lane, byte in enumerate(address):
-            rom = sbox_rom(inverse_too=inverse)
+            rom = sbox_rom(inverse_too=inverse, rom_style=self._rom_style)
             m.submodules[f"sbox_{name}_{lane}"] = rom
             port = rom.read_port()
             m.d.comb += [port.addr.eq(Cat(byte, decrypt) if inverse else byte), port.en.eq(enable)]

@@ -12,7 +12,7 @@ from .ops import (
     rounds_for, schedule_constants, sbox_address, round_after_sbox, key_sbox_word, key_step,
     round_key, initial_round_key, wire,
 )
-from .sbox import sbox_rom
+from .sbox import ROM_STYLES, sbox_rom
 
 __all__ = ["AESPipelined"]
 
@@ -35,6 +35,10 @@ class AESPipelined(wiring.Component):
         ``decrypt`` field in its request; "both" selects per block.
     tag_shape : shape
         Side information carried from each request to its response.
+    rom_style, key_rom_style : None, "block" or "logic"
+        Where Yosys puts the data path's S-box ROMs and the key schedule's (``sbox.ROM_STYLES``;
+        ``key_rom_style`` defaults to ``rom_style``): a board top places each where its part has
+        room.
 
     Members
     -------
@@ -42,10 +46,15 @@ class AESPipelined(wiring.Component):
     o : Out(stream.Signature(aes_response_layout(...)))
     """
 
-    def __init__(self, *, key_bits=128, direction="both", tag_shape=unsigned(0)):
+    def __init__(self, *, key_bits=128, direction="both", tag_shape=unsigned(0), rom_style=None,
+                 key_rom_style=None):
         self._rounds = rounds_for(key_bits)
         if direction not in _DIRECTIONS:
             raise ValueError(f"AES direction must be one of {_DIRECTIONS}, not {direction!r}")
+        for style in (rom_style, key_rom_style):
+            if style not in ROM_STYLES:
+                raise ValueError(f"ROM style must be one of {ROM_STYLES}, not {style!r}")
+        self._rom_styles = {"data": rom_style, "key": key_rom_style or rom_style}
         self._key_bits = key_bits
         self._direction = direction
         self._tag_shape = tag_shape
@@ -102,12 +111,12 @@ class AESPipelined(wiring.Component):
 
             # The ROM read registers hold SubBytes of the state and SubWord of one key word.
             substituted = self._sbox_layer(
-                m, f"data_{stage}", sbox_address(state, decrypt=decrypt), advance,
+                m, "data", stage, sbox_address(state, decrypt=decrypt), advance,
                 decrypt, inverse=both or decrypt is True)
             # AES-256's last step would only make a round key that no round uses.
             if self._key_bits == 128 or not final:
                 sub_word = self._sbox_layer(
-                    m, f"key_{stage}", key_sbox_word(window, decrypt=decrypt), advance,
+                    m, "key", stage, key_sbox_word(window, decrypt=decrypt), advance,
                     False, inverse=False)
                 next_window = wire(m, self._stepped(stage_window, sub_word, stage, stage_decrypt),
                                    f"window_{stage}_stepped")
@@ -133,16 +142,15 @@ class AESPipelined(wiring.Component):
             return step(decrypt)
         return Mux(decrypt, step(True), step(False))
 
-    @staticmethod
-    def _sbox_layer(m, name, address, enable, decrypt, *, inverse):
+    def _sbox_layer(self, m, kind, stage, address, enable, decrypt, *, inverse):
         """Substitute each address byte through ROMs, two lookups per ROM; returns the bytes.
 
         Two read ports per ROM because one ECP5 block RAM serves two reads a cycle.
         """
         out = []
         for pair in range(0, len(address), 2):
-            rom = sbox_rom(inverse_too=inverse)
-            m.submodules[f"sbox_{name}_{pair // 2}"] = rom
+            rom = sbox_rom(inverse_too=inverse, rom_style=self._rom_styles[kind])
+            m.submodules[f"sbox_{kind}_{stage}_{pair // 2}"] = rom
             for byte in address[pair:pair + 2]:
                 port = rom.read_port()
                 m.d.comb += [

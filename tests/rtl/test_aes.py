@@ -109,6 +109,27 @@ def test_pipelined_takes_a_block_every_cycle(key_bits):
 
 
 @pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_a_farm_encrypts_in_order_under_stalls(key_bits):
+    rng = random.Random(f"farm-{key_bits}")
+    jobs = [AESJob(rng.randbytes(key_bits // 8), rng.randbytes(16)) for _ in range(40)]
+    results, _ = run_aes_amaranth(jobs, engine="farm-3", key_bits=key_bits, idle=0.3,
+                                  backpressure=0.3, seed=2)
+    assert results == run_aes_model(jobs)
+
+
+@pytest.mark.parametrize("engines", [1, 3])
+def test_a_farm_takes_nr_cycles_a_block_per_engine(engines):
+    rng = random.Random(engines)
+    jobs = [AESJob(rng.randbytes(16), rng.randbytes(16)) for _ in range(6 * engines)]
+    results, run = run_aes_amaranth(jobs, engine=f"farm-{engines}")
+    assert results == run_aes_model(jobs)
+    assert run.latency == 10, f"latency {run.latency} cycles, expected Nr = 10"
+    # Each engine takes a block as its previous result leaves: 6 blocks an engine, 10 cycles
+    # each, the engines one cycle apart.
+    assert run.cycles == 10 * 6 + engines, f"{len(jobs)} blocks took {run.cycles} cycles"
+
+
+@pytest.mark.parametrize("key_bits", KEY_BITS)
 def test_compact_takes_nr_cycles_a_block(key_bits):
     rng = random.Random(key_bits)
     jobs = [AESJob(rng.randbytes(key_bits // 8), rng.randbytes(16), n % 2 == 0)
