@@ -8,7 +8,7 @@ from amaranth.lib import wiring, stream, data
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..aes import AESPipelined, AESCompact
+from ..aes import AESCompact, AESFarm, AESPipelined
 
 __all__ = ["cipher_signature", "PipelinedCiphers", "CompactCiphers", "CIPHERS"]
 
@@ -40,17 +40,37 @@ class PipelinedCiphers(_Ciphers):
 
     The tweak client must always accept results (its consumers hold room for every request in
     flight), so the tweak pipeline never stalls.
+
+    ``tweak_engines``: the tweak client on an :class:`~sevlab.rtl.aes.AESFarm` of that many
+    compact engines instead of a pipeline (a tweak is needed once a line: three engines give
+    0.3 a cycle, where a line a cycle in one direction needs 0.25), behind a queue of
+    ``tweak_depth`` requests so that the unit can hand one over in any cycle it admits a request.
+
+    ``rom_styles`` maps a client, or ``"<client>.key"`` for its key schedule's S-boxes alone, to
+    where those S-box ROMs go (``sbox.ROM_STYLES``); Yosys chooses for what is not named.
     """
 
-    def __init__(self, *, key_bits, tag_shapes):
+    def __init__(self, *, key_bits, tag_shapes, rom_styles=None, tweak_engines=None, tweak_depth=None):
         super().__init__(key_bits=key_bits, tag_shapes=tag_shapes)
-        self._engines = {
-            "tweak": AESPipelined(key_bits=key_bits, direction="encrypt", tag_shape=tag_shapes["tweak"]),
-            "encrypt": AESPipelined(key_bits=key_bits, direction="encrypt", tag_shape=tag_shapes["encrypt"]),
-            "decrypt": AESPipelined(key_bits=key_bits, direction="decrypt", tag_shape=tag_shapes["decrypt"]),
-        }
+        rom_styles = dict(rom_styles or {})
+        names = {*CLIENTS, *(f"{client}.key" for client in CLIENTS)}
+        if unknown := set(rom_styles) - names:
+            raise ValueError(f"ROM styles name {sorted(unknown)}; the names are {sorted(names)}")
+        self._tweak_depth = tweak_depth
+        directions = {"tweak": "encrypt", "encrypt": "encrypt", "decrypt": "decrypt"}
+        self._engines = {}
+        for name in CLIENTS:
+            if name == "tweak" and tweak_engines is not None:
+                if "tweak.key" in rom_styles:
+                    raise ValueError("a tweak farm's compact engines place all their S-boxes alike: no 'tweak.key'")
+                self._engines[name] = AESFarm(engines=tweak_engines, key_bits=key_bits,
+                                              tag_shape=tag_shapes[name], rom_style=rom_styles.get(name))
+            else:
+                self._engines[name] = AESPipelined(
+                    key_bits=key_bits, direction=directions[name], tag_shape=tag_shapes[name],
+                    rom_style=rom_styles.get(name), key_rom_style=rom_styles.get(f"{name}.key"))
 
-    latency = property(lambda self: self._engines["tweak"].latency)
+    latency = property(lambda self: self._engines["encrypt"].latency)
 
     def elaborate(self, platform):
         m = Module()
@@ -58,18 +78,33 @@ class PipelinedCiphers(_Ciphers):
             engine = self._engines[name]
             m.submodules[name] = engine
             client = getattr(self, name)
+            request = client.i
+            if name == "tweak" and isinstance(engine, AESFarm):
+                request = _queue(m, client.i, self._tweak_depth)
             m.d.comb += [
-                engine.i.valid.eq(client.i.valid),
-                engine.i.payload.block.eq(client.i.payload.block),
-                engine.i.payload.key.eq(client.i.payload.key),
-                engine.i.payload.tag.eq(client.i.payload.tag),
-                client.i.ready.eq(engine.i.ready),
+                engine.i.valid.eq(request.valid),
+                engine.i.payload.block.eq(request.payload.block),
+                engine.i.payload.key.eq(request.payload.key),
+                engine.i.payload.tag.eq(request.payload.tag),
+                request.ready.eq(engine.i.ready),
                 client.o.valid.eq(engine.o.valid),
                 client.o.payload.block.eq(engine.o.payload.block),
                 client.o.payload.tag.eq(engine.o.payload.tag),
                 engine.o.ready.eq(client.o.ready),
             ]
         return m
+
+
+def _queue(m, requests, depth):
+    """``requests`` through a first-word-fall-through queue of ``depth``: returns its output
+    stream (``valid``, ``ready``, ``payload``)."""
+    m.submodules.tweak_queue = queue = SyncFIFO(width=len(requests.payload.as_value()), depth=depth)
+    out = stream.Signature(requests.payload.shape()).create()
+    m.d.comb += [
+        queue.w_en.eq(requests.valid), queue.w_data.eq(requests.payload), requests.ready.eq(queue.w_rdy),
+        out.valid.eq(queue.r_rdy), out.payload.eq(queue.r_data), queue.r_en.eq(out.ready),
+    ]
+    return out
 
 
 class CompactCiphers(_Ciphers):
@@ -91,17 +126,9 @@ class CompactCiphers(_Ciphers):
     def elaborate(self, platform):
         m = Module()
         m.submodules.aes = aes = self._aes
-        m.submodules.tweak_queue = queue = SyncFIFO(
-            width=len(self.tweak.i.payload.as_value()), depth=self._tweak_depth)
-        tweak_request = Signal.like(self.tweak.i.payload)
-        m.d.comb += [
-            queue.w_en.eq(self.tweak.i.valid),
-            queue.w_data.eq(self.tweak.i.payload),
-            self.tweak.i.ready.eq(queue.w_rdy),
-            tweak_request.eq(queue.r_data),
-        ]
+        queued = _queue(m, self.tweak.i, self._tweak_depth)
         requests = [
-            (queue.r_rdy, tweak_request, queue.r_en),
+            (queued.valid, queued.payload, queued.ready),
             (self.encrypt.i.valid, self.encrypt.i.payload, self.encrypt.i.ready),
             (self.decrypt.i.valid, self.decrypt.i.payload, self.decrypt.i.ready),
         ]

@@ -44,6 +44,13 @@ class MemoryEncryptionUnit(wiring.Component):
         Reported in CPUID_EDX.
     max_reads, max_writes : int
         Requests of each kind in flight at once (the depth of the unit's queues).
+    rom_styles : dict or None
+        Pipelined engine only: where each cipher client's S-box ROMs go, e.g.
+        ``{"encrypt": "block", "decrypt": "block", "decrypt.key": "logic"}``
+        (``rtl/meu/ciphers.py``).
+    tweak_engines : int or None
+        Pipelined engine only: compute tweaks on that many compact engines instead of a
+        pipeline (``rtl/meu/ciphers.py``).
 
     Members
     -------
@@ -58,7 +65,8 @@ class MemoryEncryptionUnit(wiring.Component):
     """
 
     def __init__(self, *, key_bits=128, slots=16, engine="pipelined", address_width=48,
-                 cbit_position=47, id_width=4, min_sev_asid=1, max_reads=16, max_writes=16):
+                 cbit_position=47, id_width=4, min_sev_asid=1, max_reads=16, max_writes=16,
+                 rom_styles=None, tweak_engines=None):
         if engine not in CIPHERS:
             raise ValueError(f"Engine must be one of {sorted(CIPHERS)}, not {engine!r}")
         if not 8 <= address_width <= 64:
@@ -68,6 +76,10 @@ class MemoryEncryptionUnit(wiring.Component):
         for name, value in (("max_reads", max_reads), ("max_writes", max_writes)):
             if not isinstance(value, int) or not 2 <= value <= 64:
                 raise ValueError(f"{name} must be an integer in 2..64, not {value!r}")
+        if (rom_styles or tweak_engines is not None) and engine != "pipelined":
+            raise ValueError("rom_styles and tweak_engines shape the pipelined engine, not the compact one")
+        self._rom_styles = rom_styles
+        self._tweak_engines = tweak_engines
         self._key_bits = key_bits
         self._slots = slots
         self._engine = engine
@@ -196,9 +208,9 @@ class _Context:
         self.encrypt_tag = data.StructLayout({"tweak": 128})
         self.decrypt_tag = data.StructLayout({"tweak": 128, "resp": 2})
         tag_shapes = {"tweak": self.tweak_tag, "encrypt": self.encrypt_tag, "decrypt": self.decrypt_tag}
-        options = {}
-        if unit._engine == "compact":
-            options["tweak_depth"] = unit._max_reads + unit._max_writes
+        options = {"tweak_depth": unit._max_reads + unit._max_writes}
+        if unit._engine == "pipelined":
+            options.update(rom_styles=unit._rom_styles, tweak_engines=unit._tweak_engines)
         self.ciphers = CIPHERS[unit._engine](key_bits=key_bits, tag_shapes=tag_shapes, **options)
         self.m.submodules.ciphers = self.ciphers
 
