@@ -1,6 +1,6 @@
 """Block RAM behind an AXI4 slave port: the DRAM of the board tops (``rtl/boards``)."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
@@ -10,70 +10,117 @@ from ..layouts import AXIResp, axi4_signature
 
 __all__ = ["AXIBlockRAM"]
 
+BEAT_BYTES = 16
+
 
 class AXIBlockRAM(wiring.Component):
-    """``size_bytes`` of RAM (16-byte rows) serving one AXI4 burst at a time; an address wraps
-    at the size (a board has far less memory than the address space: software keeps within it).
+    """``size_bytes`` of RAM serving one AXI4 burst at a time; an address wraps at the size (a
+    board has far less memory than the address space: software keeps within it).
+
+    A 16-byte beat is one row, or two 8-byte rows: the iCE40UP5K's SPRAM (four 16-bit wide
+    blocks side by side) is 64 bits wide. A read beat takes two cycles a row; a write beat one.
+    With ``backdoor`` a second port reaches the same rows (the serial bridge's view of DRAM
+    as it is, the simulated DRAM's backdoor); between bursts ``bus`` goes first.
 
     Parameters
     ----------
     size_bytes : int
         A power of two, at least 64.
+    row_bytes : 16 or 8
+        The width of the RAM.
     address_width, id_width : int
-        The port (no user signals).
+        The ports (no user signals).
+    backdoor : bool
 
     Members
     -------
     bus : In(axi4_signature(...))
+    backdoor : In(axi4_signature(...))
+        With ``backdoor`` only.
     """
 
-    def __init__(self, *, size_bytes, address_width=48, id_width=1):
+    def __init__(self, *, size_bytes, row_bytes=16, address_width=48, id_width=1, backdoor=False):
         if size_bytes < 64 or size_bytes & (size_bytes - 1):
             raise ValueError(f"size_bytes must be a power of two of at least 64, not {size_bytes!r}")
-        self._rows = size_bytes // 16
-        super().__init__({"bus": In(axi4_signature(address_width=address_width, id_width=id_width))})
+        if row_bytes not in (8, 16):
+            raise ValueError(f"row_bytes must be 8 or 16, not {row_bytes!r}")
+        self._size_bytes = size_bytes
+        self._row_bytes = row_bytes
+        port = In(axi4_signature(address_width=address_width, id_width=id_width))
+        super().__init__({"bus": port, **({"backdoor": port} if backdoor else {})})
+
+    size_bytes = property(lambda self: self._size_bytes)
 
     def elaborate(self, platform):
         m = Module()
-        bus = self.bus
-        m.submodules.rows = rows = Memory(shape=128, depth=self._rows, init=[])
+        ports = [self.bus] + ([self.backdoor] if hasattr(self, "backdoor") else [])
+        row_bytes = self._row_bytes
+        parts = BEAT_BYTES // row_bytes         # rows a beat
+        m.submodules.rows = rows = Memory(shape=8 * row_bytes, depth=self._size_bytes // row_bytes, init=[])
         read, write = rows.read_port(), rows.write_port(granularity=8)
-        row_bits = exact_log2(self._rows)
-        row = Signal(row_bits)
+        beat_bits = exact_log2(self._size_bytes // BEAT_BYTES)
+        beat = Signal(beat_bits)
+        part = Signal(range(parts))
+        low = Signal(8 * (BEAT_BYTES - row_bytes))  # the beat's rows read before the last
         left = Signal(8)                # beats after this one
-        ident = Signal(len(bus.arid))
-        m.d.comb += [bus.rid.eq(ident), bus.bid.eq(ident), bus.rresp.eq(AXIResp.OKAY),
-                     bus.bresp.eq(AXIResp.OKAY), bus.rdata.eq(read.data), bus.rlast.eq(left == 0),
-                     read.addr.eq(row), write.addr.eq(row), write.data.eq(bus.wdata)]
+        ident = Signal(len(self.bus.arid))
+        owner = Signal(range(len(ports)))           # the port whose burst this is
+        last_part = part == parts - 1
+        wvalid, wlast, rready, bready = (Signal(name=name) for name in ("wvalid", "wlast", "rready", "bready"))
+        wdata, wstrb = Signal(128), Signal(16)
+        rvalid, wready, bvalid = Signal(), Signal(), Signal()    # to the owner
+        for index, port in enumerate(ports):
+            mine = owner == index
+            m.d.comb += [port.rid.eq(ident), port.bid.eq(ident), port.rresp.eq(AXIResp.OKAY),
+                         port.bresp.eq(AXIResp.OKAY), port.rdata.eq(Cat(low, read.data)),
+                         port.rlast.eq(left == 0), port.rvalid.eq(rvalid & mine),
+                         port.wready.eq(wready & mine), port.bvalid.eq(bvalid & mine)]
+            with m.If(mine):
+                m.d.comb += [wvalid.eq(port.wvalid), wlast.eq(port.wlast), wdata.eq(port.wdata),
+                             wstrb.eq(port.wstrb), rready.eq(port.rready), bready.eq(port.bready)]
+        m.d.comb += [read.addr.eq(Cat(part, beat)), write.addr.eq(Cat(part, beat)),
+                     write.data.eq(wdata.word_select(part, 8 * row_bytes))]
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(bus.awvalid):
-                    m.d.comb += bus.awready.eq(1)
-                    m.d.sync += [row.eq(bus.awaddr[4:4 + row_bits]), left.eq(bus.awlen), ident.eq(bus.awid)]
-                    m.next = "WRITE"
-                with m.Elif(bus.arvalid):
-                    m.d.comb += bus.arready.eq(1)
-                    m.d.sync += [row.eq(bus.araddr[4:4 + row_bits]), left.eq(bus.arlen), ident.eq(bus.arid)]
-                    m.next = "READ_ROW"
+                # The first port with a request, writes before reads.
+                chosen = m.If
+                for index, port in enumerate(ports):
+                    with chosen(port.awvalid):
+                        m.d.comb += port.awready.eq(1)
+                        m.d.sync += [beat.eq(port.awaddr[4:4 + beat_bits]), left.eq(port.awlen),
+                                     ident.eq(port.awid), owner.eq(index)]
+                        m.next = "WRITE"
+                    chosen = m.Elif
+                    with chosen(port.arvalid):
+                        m.d.comb += port.arready.eq(1)
+                        m.d.sync += [beat.eq(port.araddr[4:4 + beat_bits]), left.eq(port.arlen),
+                                     ident.eq(port.arid), owner.eq(index)]
+                        m.next = "READ_ROW"
             with m.State("READ_ROW"):
                 m.d.comb += read.en.eq(1)       # the row's data is out the next cycle
-                m.next = "READ_BEAT"
-            with m.State("READ_BEAT"):
-                m.d.comb += [bus.rvalid.eq(1), read.en.eq(0)]
-                with m.If(bus.rready):
-                    m.d.sync += [row.eq(row + 1), left.eq(left - 1)]
+                m.next = "READ_PART"
+            with m.State("READ_PART"):
+                with m.If(~last_part):
+                    m.d.sync += [low.eq(Cat(low[8 * row_bytes:], read.data)), part.eq(part + 1)]
                     m.next = "READ_ROW"
-                    with m.If(left == 0):
-                        m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += rvalid.eq(1)
+                    with m.If(rready):
+                        m.d.sync += [beat.eq(beat + 1), left.eq(left - 1), part.eq(0)]
+                        m.next = "READ_ROW"
+                        with m.If(left == 0):
+                            m.next = "IDLE"
             with m.State("WRITE"):
-                m.d.comb += bus.wready.eq(1)
-                with m.If(bus.wvalid):
-                    m.d.comb += write.en.eq(bus.wstrb)
-                    m.d.sync += [row.eq(row + 1), left.eq(left - 1)]
-                    with m.If(bus.wlast):
-                        m.next = "RESPONSE"
+                m.d.comb += wready.eq(last_part)
+                with m.If(wvalid):
+                    m.d.comb += write.en.eq(wstrb.word_select(part, row_bytes))
+                    m.d.sync += part.eq(part + 1)
+                    with m.If(last_part):
+                        m.d.sync += [beat.eq(beat + 1), left.eq(left - 1), part.eq(0)]
+                        with m.If(wlast):
+                            m.next = "RESPONSE"
             with m.State("RESPONSE"):
-                m.d.comb += bus.bvalid.eq(1)
-                with m.If(bus.bready):
+                m.d.comb += bvalid.eq(1)
+                with m.If(bready):
                     m.next = "IDLE"
         return m

@@ -1,14 +1,14 @@
 """The serial bridge: frames of bytes in (``protocol.py``), bus transactions on the memory
 system's ports out, and the answers back. See ``rtl/bridge/README.md``."""
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..csr import csr_bus_signature
 from ..layouts import AXIBurst, axi4_signature
-from .protocol import (HEADER_BYTES, MEMORY_READS, MEMORY_WRITES, REGISTER_READS, REGISTER_WRITES,
-                       REQUEST, RESPONSE, UNKNOWN_OP, Op)
+from .protocol import (HEADER_BYTES, MEMORY_PORTS, MEMORY_READS, MEMORY_WRITES, REGISTER_READS,
+                       REGISTER_WRITES, REQUEST, RESPONSE, UNKNOWN_OP, Op)
 
 __all__ = ["SerialBridge"]
 
@@ -34,6 +34,8 @@ class SerialBridge(wiring.Component):
         Response bytes (to the UART transmitter).
     host, priv : Out(axi4_signature(...))
         The memory system's cores' port and secure processor's port.
+    dram : Out(axi4_signature(...))
+        The memory behind the unit, directly (no user signals, ID width 1).
     csr, maint : Out(csr_bus_signature(...))
         The secure port and the cores' maintenance bus.
     """
@@ -47,6 +49,7 @@ class SerialBridge(wiring.Component):
             "tx": Out(stream.Signature(8)),
             "host": Out(port),
             "priv": Out(port),
+            "dram": Out(axi4_signature(address_width=address_width, id_width=1)),
             "csr": Out(csr_bus_signature(secure_address_width)),
             "maint": Out(csr_bus_signature(maint_address_width)),
         })
@@ -76,14 +79,20 @@ class SerialBridge(wiring.Component):
         def op_in(ops):
             return Cat(*(op == int(o) for o in ops)).any()
 
-        # Both ports carry the request; only the one the op's class names sees a valid.
-        for port in (self.host, self.priv):
+        ports = [getattr(self, name) for name in MEMORY_PORTS]
+        target = Signal(range(len(ports)))      # the port a memory op runs on
+        m.d.comb += target.eq(Mux(op_in((Op.DRAM_READ, Op.DRAM_WRITE)), 2, is_priv))
+
+        # Every port carries the request; only the one the op names sees a valid.
+        for port in ports:
             m.d.comb += [
                 port.araddr.eq(address), port.arlen.eq(beats - 1), port.arsize.eq(4),
-                port.arburst.eq(AXIBurst.INCR), port.arid.eq(0), port.aruser.eq(asid),
+                port.arburst.eq(AXIBurst.INCR), port.arid.eq(0),
                 port.awaddr.eq(address), port.awlen.eq(beats - 1), port.awsize.eq(4),
-                port.awburst.eq(AXIBurst.INCR), port.awid.eq(0), port.awuser.eq(asid),
+                port.awburst.eq(AXIBurst.INCR), port.awid.eq(0),
             ]
+            if hasattr(port, "aruser"):
+                m.d.comb += [port.aruser.eq(asid), port.awuser.eq(asid)]
         # Beat k's strobes and data sit at a fixed offset: HEADER_BYTES + 18 k.
         beat_strobes = Signal(16)
         beat_data = Signal(128)
@@ -93,16 +102,16 @@ class SerialBridge(wiring.Component):
                     base = 8 * (HEADER_BYTES + _BEAT_BYTES * k)
                     m.d.comb += [beat_strobes.eq(request[base:base + 16]),
                                  beat_data.eq(request[base + 16:base + 144])]
-        for port in (self.host, self.priv):
+        for port in ports:
             m.d.comb += [port.wdata.eq(beat_data), port.wstrb.eq(beat_strobes),
                          port.wlast.eq(beat == beats - 1)]
-        host_or_priv = {name: Mux(is_priv, getattr(self.priv, name), getattr(self.host, name))
-                        for name in ("arready", "awready", "wready", "rvalid", "rdata", "rresp", "rlast",
-                                     "bvalid", "bresp")}
+        selected = {name: Array(getattr(port, name) for port in ports)[target]
+                    for name in ("arready", "awready", "wready", "rvalid", "rdata", "rresp", "rlast",
+                                 "bvalid", "bresp")}
 
         def drive(name):
             """Assert the handshake signal ``name`` on the port the op names."""
-            m.d.comb += [getattr(self.host, name).eq(~is_priv), getattr(self.priv, name).eq(is_priv)]
+            m.d.comb += [getattr(port, name).eq(target == index) for index, port in enumerate(ports)]
 
         m.d.comb += [self.csr.addr.eq(register), self.csr.w_data.eq(word),
                      self.maint.addr.eq(register), self.maint.w_data.eq(word)]
@@ -159,30 +168,30 @@ class SerialBridge(wiring.Component):
                                               ("WRITE_ADDRESS", "awvalid", "awready", "WRITE_DATA")):
                 with m.State(state):
                     drive(valid)
-                    with m.If(host_or_priv[ready]):
+                    with m.If(selected[ready]):
                         m.next = then
 
             with m.State("READ_DATA"):
                 drive("rready")
-                with m.If(host_or_priv["rvalid"]):
-                    m.d.sync += [payload.word_select(beat, 128).eq(host_or_priv["rdata"]), beat.eq(beat + 1)]
-                    with m.If(host_or_priv["rresp"] != 0):
-                        m.d.sync += status.eq(host_or_priv["rresp"])
-                    with m.If(host_or_priv["rlast"]):
+                with m.If(selected["rvalid"]):
+                    m.d.sync += [payload.word_select(beat, 128).eq(selected["rdata"]), beat.eq(beat + 1)]
+                    with m.If(selected["rresp"] != 0):
+                        m.d.sync += status.eq(selected["rresp"])
+                    with m.If(selected["rlast"]):
                         m.d.sync += payload_left.eq(Cat(C(0, 4), beats))      # 16 × beats
                         m.next = "RESPOND"
 
             with m.State("WRITE_DATA"):
                 drive("wvalid")
-                with m.If(host_or_priv["wready"]):
+                with m.If(selected["wready"]):
                     m.d.sync += beat.eq(beat + 1)
                     with m.If(beat == beats - 1):
                         m.next = "WRITE_RESPONSE"
 
             with m.State("WRITE_RESPONSE"):
                 drive("bready")
-                with m.If(host_or_priv["bvalid"]):
-                    m.d.sync += [status.eq(host_or_priv["bresp"]), payload_left.eq(0)]
+                with m.If(selected["bvalid"]):
+                    m.d.sync += [status.eq(selected["bresp"]), payload_left.eq(0)]
                     m.next = "RESPOND"
 
             with m.State("REGISTER"):
