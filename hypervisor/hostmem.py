@@ -12,7 +12,7 @@ replaced (WBINVD).
 
 from dataclasses import dataclass
 
-__all__ = ["PAGE", "LINE", "OutOfMemory", "PageAllocator", "HostMemory", "MEMORY_MAP"]
+__all__ = ["PAGE", "LINE", "OutOfMemory", "PageAllocator", "HostMemory", "MemoryMap", "MEMORY_MAP"]
 
 PAGE = 4096
 LINE = 64
@@ -32,6 +32,17 @@ class MemoryMap:
     command_buffer: int = 0x10_0000     # the PSP driver's command buffer (one page)
     pool_start: int = 0x20_0000         # pages the host hands out: its own buffers, guest RAM
     pool_end: int = 0x400_0000          # 62 MiB of pool: far more than a scenario uses
+
+    @classmethod
+    def for_memory(cls, memory_bytes):
+        """The map for a machine with ``memory_bytes`` of DRAM (None: the simulated DRAM, which
+        holds any address): on a board, the command buffer in page 1 (page 0 stays unused, as
+        a zero address means "no buffer" to the firmware) and the pool above it."""
+        if memory_bytes is None:
+            return MEMORY_MAP
+        if memory_bytes % PAGE or memory_bytes < 4 * PAGE:
+            raise ValueError(f"a board's memory must be whole pages, at least 4, not {memory_bytes:#x} bytes")
+        return cls(command_buffer=PAGE, pool_start=2 * PAGE, pool_end=memory_bytes)
 
 
 MEMORY_MAP = MemoryMap()
@@ -85,7 +96,8 @@ class HostMemory:
     def __init__(self, machine, me_mask=0):
         self.machine = machine
         self.me_mask = me_mask
-        self.pages = PageAllocator()
+        self.map = MemoryMap.for_memory(machine.config.memory_bytes)
+        self.pages = PageAllocator(self.map.pool_start, self.map.pool_end)
 
     def pa(self, address):
         """The address the host puts on the bus (and passes the firmware) for its own memory:

@@ -15,7 +15,7 @@ from .hostmem import MEMORY_MAP, HostMemory
 __all__ = ["PSPDriver", "FirmwareError", "COMMAND_BUFFER"]
 
 #: Where the driver keeps its command buffer: one page of host memory.
-COMMAND_BUFFER = MEMORY_MAP.command_buffer
+COMMAND_BUFFER = MEMORY_MAP.command_buffer     # in the simulated DRAM's map (a board's is lower)
 
 
 class FirmwareError(Exception):
@@ -30,12 +30,13 @@ class FirmwareError(Exception):
 class PSPDriver:
     """Issue SEV commands to ``firmware`` (an :class:`~sevlab.firmware.platform.SEVFirmware`)
     with the command buffer at ``buffer_address`` of ``memory`` (a :class:`HostMemory` on the
-    firmware's machine; without host SME unless given)."""
+    firmware's machine; without host SME unless given). The buffer is where the memory's map puts
+    it unless given."""
 
-    def __init__(self, firmware, memory=None, buffer_address=COMMAND_BUFFER):
+    def __init__(self, firmware, memory=None, buffer_address=None):
         self.firmware = firmware
         self.memory = memory or HostMemory(firmware.machine)
-        self.buffer_address = buffer_address
+        self.buffer_address = self.memory.map.command_buffer if buffer_address is None else buffer_address
 
     async def issue(self, command, **fields):
         """Run ``command`` with ``fields`` (the rest zero); returns ``(Status, outputs)``, the

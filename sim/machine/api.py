@@ -38,6 +38,9 @@ class MachineConfig:
     memory_latency: int = 16
     cache_bytes: int = 8192         # 0: no cache (the bare unit)
     cache_ways: int = 4
+    #: DRAM behind the unit: None is the simulated DRAM, which holds any address; a board's
+    #: block RAM wraps at its size, and the host's memory map keeps within it.
+    memory_bytes: int | None = None
 
     @property
     def asid_limit(self):
