@@ -8,11 +8,37 @@ import argparse
 import os
 import sys
 
-__all__ = ["main", "CommandError"]
+__all__ = ["main", "CommandError", "add_serial_arguments", "serial_options"]
 
 
 class CommandError(Exception):
     """Bad input: printed as ``sevlab <command>: <message>`` and exit status 2."""
+
+
+def add_serial_arguments(parser):
+    """``--port``, ``--board`` and ``--baud``: where ``--backend serial`` finds its board."""
+    from ..rtl.boards import BOARDS
+    group = parser.add_argument_group("with --backend serial (a board over its UART; docs/fpga.md)")
+    group.add_argument("--port", help="the board's serial device (e.g. /dev/ttyUSB0), any pyserial URL "
+                       "(socket://host:port), or 'sim': the board's bridged system in Amaranth's simulator")
+    group.add_argument("--board", default="ulx3s-85f", help=f"one of {', '.join(BOARDS)} (default %(default)s)")
+    group.add_argument("--baud", type=int, default=1_000_000, help="the link's rate (default %(default)s)")
+
+
+def serial_options(args):
+    """The ``make_machine`` options :func:`add_serial_arguments` gave, checked."""
+    from ..rtl.boards import BOARDS
+    if args.backend != "serial":
+        if args.port is not None:
+            raise CommandError("--port goes with --backend serial")
+        return {}
+    if not args.port:
+        raise CommandError("--backend serial needs --port: a device such as /dev/ttyUSB0, a pyserial URL, or 'sim'")
+    if args.board not in BOARDS:
+        raise CommandError(f"--board must be one of {', '.join(BOARDS)}, not {args.board!r}")
+    if args.baud <= 0:
+        raise CommandError(f"--baud must be positive, not {args.baud}")
+    return {"board": args.board, "port": args.port, "baud": args.baud}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from .cli import CommandError
+from .cli import CommandError, add_serial_arguments, serial_options
 from .machine import BACKENDS
 from .story import DEMO_MACHINE, MIN_GUEST_SIZE, StoryConfig, make_platforms, run_story
 
@@ -39,8 +39,8 @@ def _size(text):
 def add_arguments(parser):
     parser.add_argument("--backend", default="amaranth",
                         help=f"one of {', '.join(BACKENDS)} (default %(default)s: the RTL in Amaranth's simulator)")
-    parser.add_argument("--engine", choices=("pipelined", "compact"), default=DEFAULT_ENGINE,
-                        help="the unit's AES engine (default %(default)s)")
+    parser.add_argument("--engine", choices=("pipelined", "compact"),
+                        help=f"the unit's AES engine (default {DEFAULT_ENGINE}; on a board, the board's)")
     parser.add_argument("--guest-size", default=str(MIN_GUEST_SIZE), metavar="N",
                         help=f"guest RAM in bytes, whole 4 KiB pages (8K..1M; default {MIN_GUEST_SIZE})")
     parser.add_argument("--seed", type=int, default=None,
@@ -50,6 +50,7 @@ def add_arguments(parser):
                         help="the hosts encrypt their own memory with the SME key (slower on the RTL)")
     parser.add_argument("--vcd", metavar="FILE", help="write platform A's waveforms (amaranth backend)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_serial_arguments(parser)
 
 
 def run(args):
@@ -57,14 +58,29 @@ def run(args):
         raise CommandError(f"--backend must be one of {', '.join(BACKENDS)}, not {args.backend!r}")
     if args.vcd and args.backend != "amaranth":
         raise CommandError("--vcd works with --backend amaranth")
-    options = {"quiet": True} if args.backend in ("icarus", "verilator") else {}
+    options = {"quiet": True} if args.backend in ("icarus", "verilator") else serial_options(args)
+    if args.backend == "serial":
+        from .machine.serial import board_config
+        machine = board_config(args.board)
+        if args.engine not in (None, machine.engine):
+            raise CommandError(f"--engine: the {args.board} bitstream has the {machine.engine} engine")
+    else:
+        machine = dataclasses.replace(DEMO_MACHINE, engine=args.engine or DEFAULT_ENGINE)
+    args.engine = machine.engine
     config = StoryConfig(backend=args.backend, guest_size=_size(args.guest_size), seed=args.seed,
-                         machine=dataclasses.replace(DEMO_MACHINE, engine=args.engine), vcd=args.vcd,
-                         host_sme=args.host_sme, options=options)
+                         machine=machine, vcd=args.vcd, host_sme=args.host_sme, options=options)
     try:
         config.check()
     except ValueError as error:
         raise CommandError(f"--guest-size: {error}") from None
+    from .machine.serial import SerialLinkError
+    try:
+        return _tell(args, config)
+    except SerialLinkError as error:
+        raise CommandError(f"the serial link failed: {error}") from None
+
+
+def _tell(args, config):
     out = sys.stdout
     platforms = make_platforms(args.seed)
     if args.json:
@@ -75,16 +91,20 @@ def run(args):
     _header(out, args, config)
     result = run_story(config, platforms, _Progress(out, live=out.isatty()))
     _dumps(out, result)
-    _report(out, result)
+    _report(out, result, config)
     return 0
 
 
 def _header(out, args, config):
     m = config.machine
-    out.write(f"sevlab demo: AMD SEV on the memory system's RTL ({m.cache_bytes // 1024} KiB {m.cache_ways}-way "
-              f"ASID-tagged cache, {args.engine} XTS-AES-{m.key_bits} unit, C-bit {m.cbit_position}, DRAM "
-              f"latency {m.memory_latency} cycles) on "
-              f"{args.backend}; guest RAM {config.guest_size // 1024} KiB; two platforms under a simulated AMD "
+    cache = f"{m.cache_bytes // 1024} KiB {m.cache_ways}-way ASID-tagged cache" if m.cache_bytes else "no cache"
+    if args.backend == "serial":
+        memory, where = (f"{m.memory_bytes // 1024} KiB of block RAM",
+                         f"the {args.board} board at {args.port} (platform B on the golden model)")
+    else:
+        memory, where = f"DRAM latency {m.memory_latency} cycles", args.backend
+    out.write(f"sevlab demo: AMD SEV on the memory system's RTL ({cache}, {args.engine} XTS-AES-{m.key_bits} "
+              f"unit, C-bit {m.cbit_position}, {memory}) on {where}; guest RAM {config.guest_size // 1024} KiB; two platforms under a simulated AMD "
               f"root (not AMD's){'; host SME on' if config.host_sme else ''}"
               f"{'; seeded: not secret' if config.seed is not None else ''}\n\n")
 
@@ -163,13 +183,15 @@ def _dumps(out, result):
         out.write(f"    the host, reading it through its own mapping, gets {seen}\n")
 
 
-def _report(out, result):
+def _report(out, result, config):
     c = result.counters
     same = result.guest.get("A") == result.guest.get("B")
-    out.write(f"\nReport: {result.cycles:,} cycles simulated in {result.seconds:.1f} s; the unit encrypted "
+    cache = (f"the cache hit {c['HITS']:,} times, missed {c['MISSES']:,}, wrote back {c['WRITEBACKS']:,} lines"
+             if config.machine.cache_bytes else "no cache")
+    where = "on the board" if config.backend == "serial" else "simulated"
+    out.write(f"\nReport: {result.cycles:,} cycles {where} in {result.seconds:.1f} s; the unit encrypted "
               f"{c['LINES_ENCRYPTED']:,} lines, decrypted {c['LINES_DECRYPTED']:,}, passed {c['LINES_BYPASSED']:,} "
-              f"through; the cache hit {c['HITS']:,} times, missed {c['MISSES']:,}, wrote back {c['WRITEBACKS']:,} "
-              f"lines.\nThe guest read the same data on A and on B: {same}.\n")
+              f"through; {cache}.\nThe guest read the same data on A and on B: {same}.\n")
 
 
 def _as_json(args, config, result):

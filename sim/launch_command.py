@@ -15,7 +15,7 @@ import os
 import pathlib
 import sys
 
-from .cli import CommandError
+from .cli import CommandError, add_serial_arguments, serial_options
 from .machine import BACKENDS
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
@@ -40,6 +40,7 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true",
                         help='print {"launch_digest", "measurement", "mnonce", "api_major", "api_minor", '
                              '"build", "policy"}')
+    add_serial_arguments(parser)
 
 
 def _read(path, what, size=None):
@@ -54,30 +55,22 @@ def _read(path, what, size=None):
     return data
 
 
-def run(args):
+def launch_scenario(image, *, policy=0, kernel=None, initrd=None, append=None, tik=None, tek=None):
+    """The launch as ``async def scenario(machine)`` and the digest the guest owner expects:
+    ``(scenario, expected_digest, image_bytes)``. The scenario returns ``(measurement, platform
+    status, attestation report, the owner's refusal or None)``; ``image_bytes`` is the image
+    padded to LAUNCH_UPDATE_DATA's 16 bytes."""
     from ..firmware import measurement
     from ..firmware.certs import SimulatedAMDRoot
     from ..firmware.platform import SEVFirmware, manufacture
     from ..firmware.store import PlatformStore
     from ..hypervisor.hostmem import PAGE
-    from ..hypervisor.kvm import KVM, FirmwareError
+    from ..hypervisor.kvm import KVM
     from ..hypervisor.owner import GuestOwner, OwnerRefused
-    from .machine import make_machine
 
-    if args.backend not in BACKENDS:
-        raise CommandError(f"--backend must be one of {', '.join(BACKENDS)}, not {args.backend!r}")
-    if (args.initrd or args.append is not None) and not args.kernel:
-        raise CommandError("--initrd and --append need --kernel (QEMU measures them only with -kernel)")
-    if not 0 <= args.policy < 1 << 32:
-        raise CommandError(f"--policy must be a u32, not {args.policy:#x}")
-    image = _read(args.image, "image")
-    kernel = _read(args.kernel, "kernel") if args.kernel else None
-    initrd = _read(args.initrd, "initrd") if args.initrd else None
-    tik = _read(args.tik, "TIK", KEY_SIZE) if args.tik else None
-    tek = _read(args.tek, "TEK", KEY_SIZE) if args.tek else None
-    table = measurement.kernel_hashes_table(kernel, initrd, args.append) if kernel is not None else b""
+    table = measurement.kernel_hashes_table(kernel, initrd, append) if kernel is not None else b""
     padded = image + bytes(-len(image) % 16)           # LAUNCH_UPDATE_DATA takes multiples of 16
-    expected = measurement.expected_launch_digest(padded, kernel=kernel, initrd=initrd, cmdline=args.append)
+    expected = measurement.expected_launch_digest(padded, kernel=kernel, initrd=initrd, cmdline=append)
 
     root = SimulatedAMDRoot.generate(bits=2048)
     store = PlatformStore()
@@ -90,14 +83,14 @@ def run(args):
         firmware = SEVFirmware(machine, store)
         await firmware.power_on()
         kvm = await KVM.start(machine, firmware)
-        owner = GuestOwner(args.policy, root.ark, tek=tek, tik=tik)
+        owner = GuestOwner(policy, root.ark, tek=tek, tik=tik)
         pdh, chain = await kvm.pdh_cert_export()
         owner.verify_platform(*kvm.amd_certificates(), pdh, chain)
         vm = kvm.create_vm()
         kvm.add_ram(vm, 0, ram)
         await kvm.sev_init(vm)
         godh, session = owner.launch_blobs()
-        await kvm.launch_start(vm, args.policy, godh_cert=godh, session=session)
+        await kvm.launch_start(vm, policy, godh_cert=godh, session=session)
         # QEMU loads the image (padded to 16 bytes: the firmware's unit), then the table.
         await kvm.write_guest_ram(vm, 0, padded)
         await kvm.launch_update_data(vm, 0, image_bytes)
@@ -118,10 +111,34 @@ def run(args):
             owner.verify_attestation(report, mnonce, expected)
         return measured, status, report, verdict
 
+    return scenario, expected, image_bytes
+
+
+def run(args):
+    from ..hypervisor.kvm import FirmwareError
+    from .machine import make_machine
+
+    if args.backend not in BACKENDS:
+        raise CommandError(f"--backend must be one of {', '.join(BACKENDS)}, not {args.backend!r}")
+    if (args.initrd or args.append is not None) and not args.kernel:
+        raise CommandError("--initrd and --append need --kernel (QEMU measures them only with -kernel)")
+    if not 0 <= args.policy < 1 << 32:
+        raise CommandError(f"--policy must be a u32, not {args.policy:#x}")
+    options = serial_options(args)
+    image = _read(args.image, "image")
+    scenario, _, image_bytes = launch_scenario(
+        image, policy=args.policy, kernel=_read(args.kernel, "kernel") if args.kernel else None,
+        initrd=_read(args.initrd, "initrd") if args.initrd else None, append=args.append,
+        tik=_read(args.tik, "TIK", KEY_SIZE) if args.tik else None,
+        tek=_read(args.tek, "TEK", KEY_SIZE) if args.tek else None)
+
+    from .machine.serial import SerialLinkError
     try:
-        measured, status, report, verdict = make_machine(args.backend).run(scenario)
+        measured, status, report, verdict = make_machine(args.backend, **options).run(scenario)
     except FirmwareError as error:
         raise CommandError(f"the firmware refused the launch: {error}") from None
+    except SerialLinkError as error:
+        raise CommandError(f"the serial link failed: {error}") from None
     from ..firmware.certs import AttestationReport
     launch_digest = AttestationReport.from_bytes(report).launch_digest
     result = {"launch_digest": launch_digest.hex(), "measurement": measured[:32].hex(),

@@ -28,7 +28,7 @@ from ..firmware.secret import parse_secret_table
 from ..firmware.store import PlatformStore
 from ..hypervisor.blockdev import BlockDevice
 from ..hypervisor.guest_os import BlockDriver, GuestOS
-from ..hypervisor.hostmem import LINE, MEMORY_MAP, PAGE
+from ..hypervisor.hostmem import LINE, PAGE
 from ..hypervisor.kvm import KVM
 from ..hypervisor.owner import GuestOwner
 from ..hypervisor.vcpu import VCPU
@@ -179,7 +179,7 @@ async def _dram_image(kvm):
     """Every page the host ever used: its command buffer and the page pool up to the highest
     page handed out, as DRAM holds them."""
     machine, pool = kvm.machine, kvm.memory.pages
-    pages = [MEMORY_MAP.command_buffer, *range(pool.start, pool.high_water, PAGE)]
+    pages = [kvm.memory.map.command_buffer, *range(pool.start, pool.high_water, PAGE)]
     return {page: await machine.dram_read(page, PAGE) for page in pages}
 
 
@@ -188,6 +188,10 @@ def _entropy(config, name):
 
 
 def _machine(config, name):
+    if config.backend == "serial" and name != "A":
+        # One board: platform A. Platform B (its own machine, across the network from A) runs
+        # on the golden model of the same memory system.
+        return make_machine("model", config.machine)
     options = dict(config.options)
     if config.vcd and name == "A":
         options["vcd"] = config.vcd

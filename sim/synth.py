@@ -8,8 +8,8 @@ cost is reported beside them. ``python -m sevlab.sim.synth --all --out DIR`` rep
 __all__ = [
     "AES_GROUPS", "Area", "DEVICES", "Device", "GroupArea", "MEASUREMENTS", "Measurement",
     "PlaceRouteResult", "StoredRoundKeyCost", "SynthError", "SynthHarness", "SynthReport",
-    "ToolNotFoundError", "add_arguments", "main", "run", "stored_round_key_cost", "synthesize",
-    "tool_versions",
+    "ToolNotFoundError", "add_arguments", "main", "parse_nextpnr_report", "run",
+    "stored_round_key_cost", "synthesize", "tool_versions",
 ]
 
 import argparse
@@ -590,7 +590,7 @@ def _memory_mapping(log_text):
             for name, to in mapping.items() if "$" not in name}
 
 
-def _parse_nextpnr_report(report, *, target_mhz, seed, seconds, router="router1"):
+def parse_nextpnr_report(report, *, target_mhz, seed, seconds, router="router1"):
     clocks = {name: info["achieved"] for name, info in report.get("fmax", {}).items()
               if "achieved" in info}
     fmax = min(clocks.values()) if clocks else None
@@ -757,7 +757,7 @@ def synthesize(component, *, family, build_dir, place_and_route=False, name=None
             argv += [option, constraint_file]
         seconds = _run_tool(argv, log=pnr_log, cwd=build_dir, timeout=timeout, what="nextpnr")
         report = json.loads((build_dir / "nextpnr-report.json").read_text())
-        pnr = _parse_nextpnr_report(report, target_mhz=target, seed=seed, seconds=seconds,
+        pnr = parse_nextpnr_report(report, target_mhz=target, seed=seed, seconds=seconds,
                                     router=router or "router1")
 
     report = SynthReport(
@@ -888,6 +888,14 @@ def _parse_group(text):
 
 def add_arguments(parser):
     """Add the synthesis options to an argparse parser (``sevlab synth`` reuses them)."""
+    boards = parser.add_argument_group("boards (docs/fpga.md)")
+    boards.add_argument("--board", metavar="NAME",
+                        help="build a board's bitstream and report it: ulx3s-85f or icebreaker")
+    boards.add_argument("--engine", choices=["pipelined", "compact"],
+                        help="with --board: the AES engine (default: the board's own)")
+    boards.add_argument("--json", action="store_true", help="with --board: the report as one JSON line")
+    boards.add_argument("--check", action="store_true",
+                        help="elaborate every board top and write its build files, no FPGA tools")
     what = parser.add_argument_group("what to measure")
     what.add_argument("--all", action="store_true",
                       help="every standard measurement (the table in docs/synthesis.md)")
@@ -979,8 +987,41 @@ def _markdown(results, versions, command, sources):
     return "\n".join(lines) + "\n"
 
 
+def _run_boards(args):
+    from ..rtl.boards import BOARDS
+    from . import fpga
+    if args.check:
+        with tempfile.TemporaryDirectory(prefix="sevlab-boards-") as scratch:
+            out = args.out or Path(scratch)
+            for board, files in fpga.check_boards(out).items():
+                print(f"{board}: elaborated; {', '.join(files)}" + (f" in {out / board}" if args.out else ""))
+        return 0
+    if args.board not in BOARDS:
+        print(f"error: --board must be one of {', '.join(BOARDS)}, not {args.board!r}", file=sys.stderr)
+        return 2
+    out = args.out or Path(tempfile.mkdtemp(prefix=f"sevlab-{args.board}-"))
+    if not args.json:
+        print(f"building {args.board} in {out} (a few minutes on ECP5)", flush=True)
+    try:
+        report = fpga.build_board(args.board, engine=args.engine, build_dir=out, seed=args.seed,
+                                  timeout=args.timeout)
+    except SynthError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.as_json()) if args.json else report.summary())
+    return 0 if report.fits else 1
+
+
 def run(args):
     """Run what ``args`` (from :func:`add_arguments`) asks for; returns a process exit code."""
+    if args.check or args.board:
+        if args.engine and not args.board:
+            print("error: --engine goes with --board", file=sys.stderr)
+            return 2
+        return _run_boards(args)
+    if args.engine or args.json:
+        print("error: --engine and --json go with --board", file=sys.stderr)
+        return 2
     if args.list:
         for m in MEASUREMENTS:
             print(f"{_measurement_id(m):45} {'P&R' if m.place_and_route else 'synthesis only'}"

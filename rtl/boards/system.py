@@ -20,6 +20,8 @@ class BridgedSystem(wiring.Component):
     ----------
     memory_bytes : int
         Block RAM behind the unit (addresses wrap at it).
+    memory_row_bytes : 16 or 8
+        The RAM's width (:class:`~sevlab.rtl.bram.AXIBlockRAM`'s ``row_bytes``).
     **system_parameters
         Passed to :class:`~sevlab.rtl.memsys.MemorySystem` (``cache_bytes``, ``engine``, ...).
 
@@ -29,12 +31,13 @@ class BridgedSystem(wiring.Component):
         The bridge's bytes.
     """
 
-    def __init__(self, *, memory_bytes=65536, **system_parameters):
+    def __init__(self, *, memory_bytes=65536, memory_row_bytes=16, **system_parameters):
         self.system = MemorySystem(**system_parameters)
         self.bridge = SerialBridge(address_width=self.system.address_width, id_width=self.system.id_width,
                                    asid_width=self.system.asid_width)
-        self.memory = AXIBlockRAM(size_bytes=memory_bytes, address_width=self.system.address_width,
-                                  id_width=len(self.system.dram.arid))
+        self.memory = AXIBlockRAM(size_bytes=memory_bytes, row_bytes=memory_row_bytes,
+                                  address_width=self.system.address_width,
+                                  id_width=len(self.system.dram.arid), backdoor=True)
         super().__init__({"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8))})
 
     def elaborate(self, platform):
@@ -47,4 +50,5 @@ class BridgedSystem(wiring.Component):
         for name in ("host", "priv", "csr", "maint"):
             wiring.connect(m, getattr(self.bridge, name), getattr(self.system, name))
         wiring.connect(m, self.system.dram, self.memory.bus)
+        wiring.connect(m, self.bridge.dram, self.memory.backdoor)
         return m

@@ -16,15 +16,21 @@ __all__ = ["ALL_STROBES", "BACKENDS", "BusError", "CacheDriver", "KeySlotDriver"
            "run"]
 
 #: Backends by name, in the order the command line lists them.
-BACKENDS = ("model", "amaranth", "icarus", "verilator")
+BACKENDS = ("model", "amaranth", "icarus", "verilator", "serial")
 
 
 def make_machine(backend="amaranth", config=None, **options):
     """A machine on ``backend``; ``options`` go to the backend.
 
     ``amaranth`` takes ``stall``, ``seed`` and ``vcd``; ``icarus`` and ``verilator`` take
-    ``build_dir``, ``quiet`` and ``timeout_seconds``.
+    ``build_dir``, ``quiet`` and ``timeout_seconds``; ``serial`` takes ``board``, ``port`` and
+    ``baud`` and its config is the board's (``serial.open_board``).
     """
+    if backend == "serial":
+        from .serial import board_config, open_board
+        if config is not None and config != board_config(options["board"]):
+            raise ValueError("a board's machine has the board's config")
+        return open_board(**options)
     config = config or MachineConfig()
     if backend == "model":
         from .model import ModelMachine

@@ -1,19 +1,57 @@
 """The ``serial`` backend: the machine API over a byte link to a board's serial bridge
 (``rtl/bridge``), one request at a time.
 
-``port`` is anything with pyserial's ``write(bytes)`` and ``read(n)``: a ``serial.Serial`` on a
-board, or :class:`SimulatedPort` (the bridged system in Amaranth's simulator, bytes on its
-streams), which is how the whole path is tested without a board.
+:func:`open_board` gives the machine of a board (``rtl/boards``) at a port: its config is the
+board's (:func:`board_config`), so software keeps within the board's memory. A port is anything
+with pyserial's ``write(bytes)`` and ``read(n)``: a ``serial.Serial`` on a board, or
+:class:`SimulatedPort`, a bridged system (or, through :class:`UARTLink`, a whole board top with
+its UART pins) in Amaranth's simulator, which is how the whole path is tested without a board.
 """
 
 from collections import deque
 
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
+from ...rtl.boards import BOARDS, BridgedSystem
 from ...rtl.bridge import REQUEST, RESPONSE, UNKNOWN_OP, Op, response_length
-from .api import BusError, Machine, Read, check_op, run_at_once
+from ...rtl.uart import UARTReceiver, UARTTransmitter
+from .api import BusError, Machine, MachineConfig, Read, check_op, run_at_once
 
-__all__ = ["SerialMachine", "SerialLinkError", "SimulatedPort"]
+__all__ = ["SerialMachine", "SerialLinkError", "SimulatedPort", "UARTLink", "board_config", "open_board",
+           "SIMULATED_PORT"]
+
+#: ``--port`` naming no device but the board's bridged system in Amaranth's simulator.
+SIMULATED_PORT = "sim"
+#: Seconds a read waits for the board's answer before the link counts as lost.
+READ_TIMEOUT = 2.0
+
+
+def board_config(name):
+    """The :class:`MachineConfig` of board ``name``'s memory system (``rtl/boards``)."""
+    system = BOARDS[name].system
+    return MachineConfig(key_bits=system["key_bits"], slots=system["slots"], engine=system["engine"],
+                         address_width=system["address_width"], cbit_position=system["cbit_position"],
+                         cache_bytes=system["cache_bytes"], memory_bytes=system["memory_bytes"])
+
+
+def open_board(*, board, port, baud=1_000_000):
+    """A :class:`SerialMachine` on board ``board`` at ``port``: a device or any pyserial URL
+    (``socket://host:port``), or :data:`SIMULATED_PORT` for the board's bridged system in
+    Amaranth's simulator (the whole serial path, no board)."""
+    if board not in BOARDS:
+        raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board!r}")
+    if port == SIMULATED_PORT:
+        link = SimulatedPort(BridgedSystem(**BOARDS[board].system))
+    else:
+        import serial           # pyserial: only a real link needs it
+        try:
+            link = serial.serial_for_url(port, baudrate=baud, timeout=READ_TIMEOUT)
+        except (serial.SerialException, ValueError) as error:
+            raise SerialLinkError(f"cannot open {port}: {error}") from None
+    return SerialMachine(board_config(board), link)
 
 
 class SerialLinkError(Exception):
@@ -22,8 +60,8 @@ class SerialLinkError(Exception):
 
 class SerialMachine(Machine):
     """The machine API through ``port``. Operations run in order, each waited for; ``cycles``
-    is the board's cycle counter. A board has no DRAM backdoor: :meth:`dram_read` and
-    :meth:`dram_write` raise NotImplementedError."""
+    is the board's cycle counter. The DRAM backdoor is the bridge's DRAM_READ/DRAM_WRITE,
+    which reach the board's memory past the unit, between two bursts of the unit's."""
 
     def __init__(self, config, port):
         self.config = config
@@ -47,14 +85,21 @@ class SerialMachine(Machine):
 
     def _memory(self, op):
         private = op.port == "priv"
-        header = op.address.to_bytes(6, "little") + bytes([op.asid, op.beats])
         if isinstance(op, Read):
-            status, data = self._exchange(Op.PRIV_READ if private else Op.HOST_READ, header, beats=op.beats)
+            status, data = self._burst_read(Op.PRIV_READ if private else Op.HOST_READ, op.address, op.asid, op.beats)
             return BusError(op) if status else data
-        beats = b"".join((op.strobes >> 16 * n & 0xFFFF).to_bytes(2, "little") + op.data[16 * n:16 * n + 16]
-                         for n in range(op.beats))
-        status, _ = self._exchange(Op.PRIV_WRITE if private else Op.HOST_WRITE, header + beats)
+        status = self._burst_write(Op.PRIV_WRITE if private else Op.HOST_WRITE, op.address, op.asid,
+                                   op.data, op.strobes)
         return BusError(op) if status else None
+
+    def _burst_read(self, op, address, asid, beats):
+        return self._exchange(op, address.to_bytes(6, "little") + bytes([asid, beats]), beats=beats)
+
+    def _burst_write(self, op, address, asid, data, strobes):
+        beats = len(data) // 16
+        fields = b"".join((strobes >> 16 * n & 0xFFFF).to_bytes(2, "little") + data[16 * n:16 * n + 16]
+                          for n in range(beats))
+        return self._exchange(op, address.to_bytes(6, "little") + bytes([asid, beats]) + fields)[0]
 
     async def csr_read(self, address):
         return int.from_bytes(self._exchange(Op.SECURE_READ, bytes([address]))[1], "little")
@@ -69,10 +114,21 @@ class SerialMachine(Machine):
         self._exchange(Op.MAINT_WRITE, bytes([address]) + value.to_bytes(4, "little"))
 
     async def dram_read(self, address, length):
-        raise NotImplementedError("a board has no DRAM backdoor")
+        out = bytearray()
+        for first, last in _beat_runs(address, length):
+            _, data = self._burst_read(Op.DRAM_READ, first, 0, (last - first) // 16)
+            out += data
+        skip = address % 16
+        return bytes(out[skip:skip + length])
 
     async def dram_write(self, address, data):
-        raise NotImplementedError("a board has no DRAM backdoor")
+        for first, last in _beat_runs(address, len(data)):
+            beats = bytearray(last - first)
+            strobes = 0
+            for n in range(max(first, address), min(last, address + len(data))):
+                beats[n - first] = data[n - address]
+                strobes |= 1 << (n - first)
+            self._burst_write(Op.DRAM_WRITE, first, 0, bytes(beats), strobes)
 
     def _exchange(self, op, fields, *, beats=0):
         """Send one request; return ``(status, data)`` of its response."""
@@ -87,6 +143,18 @@ class SerialMachine(Machine):
         if len(data) != length:
             raise SerialLinkError(f"{Op(op).name}: {len(data)} of {length} response bytes")
         return head[2], data
+
+
+def _beat_runs(address, length):
+    """The bursts covering ``[address, address + length)``: ``(first, end)`` byte addresses of
+    whole beats inside one line each."""
+    end = address + length
+    start = address - address % 16
+    while start < end:
+        line_end = start - start % 64 + 64
+        stop = min(line_end, end + -end % 16)
+        yield start, stop
+        start = stop
 
 
 class SimulatedPort:
@@ -133,3 +201,23 @@ class SimulatedPort:
         out = bytes(self._from_board[:count])
         del self._from_board[:count]
         return out
+
+
+class UARTLink(wiring.Component):
+    """A board top (:class:`~sevlab.rtl.boards.BoardTop`, no platform) with the host's UART
+    wired to its UART pins: bytes in and out as streams, bits on the lines between, at the
+    top's divisor. :class:`SimulatedPort` drives it as it drives a bridged system."""
+
+    def __init__(self, top):
+        self.top = top
+        super().__init__({"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.top = top = self.top
+        m.submodules.host_tx = host_tx = UARTTransmitter(top.divisor)
+        m.submodules.host_rx = host_rx = UARTReceiver(top.divisor)
+        m.d.comb += [top.rx_line.eq(host_tx.tx), host_rx.rx.eq(top.tx_line)]
+        wiring.connect(m, wiring.flipped(self.rx), host_tx.data)
+        wiring.connect(m, host_rx.data, wiring.flipped(self.tx))
+        return m

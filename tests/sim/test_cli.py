@@ -72,6 +72,11 @@ def test_xts_default_backend_is_the_rtl_and_takes_ieee1619_vector_1(capsys):
     (["demo", "--guest-size", "5000"], "--guest-size"),
     (["demo", "--guest-size", "lots"], "--guest-size must be a byte count"),
     (["demo", "--backend", "model", "--vcd", "x.vcd"], "--vcd works with --backend amaranth"),
+    (["demo", "--backend", "serial"], "--backend serial needs --port"),
+    (["demo", "--backend", "serial", "--port", "sim", "--board", "icebreaker", "--engine", "pipelined"],
+     "the icebreaker bitstream has the compact engine"),
+    (["synth", "--board", "arty"], "--board must be one of"),
+    (["synth", "--engine", "compact"], "go with --board"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):

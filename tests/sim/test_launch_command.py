@@ -91,6 +91,10 @@ def test_kernel_hashes_digest_gives_sevctls_measurement(capsys):
     (["--image", "{ovmf}", "--tik", "{ovmf}"], "must be 16"),
     (["--image", "{ovmf}", "--backend", "qemu"], "--backend must be one of"),
     (["--image", "{ovmf}", "--policy", "0x100000000"], "--policy must be a u32"),
+    (["--image", "{ovmf}", "--backend", "serial"], "--backend serial needs --port"),
+    (["--image", "{ovmf}", "--port", "/dev/ttyUSB0"], "--port goes with --backend serial"),
+    (["--image", "{ovmf}", "--backend", "serial", "--port", "sim", "--board", "arty"], "--board must be one of"),
+    (["--image", "{ovmf}", "--backend", "serial", "--port", "{tmp}/no-such-tty"], "cannot open"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message):
     argv = [arg.format(tmp=tmp_path, ovmf=OVMF) for arg in argv]

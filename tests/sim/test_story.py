@@ -93,6 +93,20 @@ def test_every_backend_gives_the_models_dram_and_guest_results(on_model, platfor
     assert result.dumps == on_model.dumps
 
 
+@pytest.mark.extended
+def test_on_a_simulated_board_over_serial_the_story_gives_the_models_results(platforms):
+    # Platform A on the iCEBreaker's bridged system behind the serial backend (B on the model);
+    # against the whole story on the model of the same memory system. ~3 minutes.
+    from sevlab.sim.machine.serial import board_config
+    machine = board_config("icebreaker")
+    on_board = story("serial", platforms, machine=machine,
+                     options={"board": "icebreaker", "port": "sim", "baud": 1_000_000})
+    expected = story("model", platforms, machine=machine)
+    assert on_board.guest == expected.guest and on_board.guest["A"] == on_board.guest["B"]
+    assert on_board.dram == expected.dram
+    assert on_board.dumps == expected.dumps
+
+
 @pytest.mark.parametrize("generation", ["naples", "rome"])
 def test_the_packaged_amd_chains_are_the_sev_data_files(generation):
     """sim/data/amd-*/ (what the demo verifies) are byte-identical to ../shared/sev-data/."""

@@ -74,7 +74,7 @@ def test_nextpnr_report_parser():
             ]},
         ],
     }
-    result = synth._parse_nextpnr_report(report, target_mhz=30.0, seed=1, seconds=2.0)
+    result = synth.parse_nextpnr_report(report, target_mhz=30.0, seed=1, seconds=2.0)
     assert result.fmax_mhz == 42.5, f"got {result.fmax_mhz}"
     # The pin path is skipped: only the register-to-register path of the clock counts.
     assert (result.logic_ns, result.routing_ns, result.logic_levels) == (3.5, 7.0, 1), \

@@ -1,0 +1,27 @@
+"""The iCEBreaker top: the compact unit in front of the iCE40UP5K's SPRAM, at the board's 12 MHz."""
+
+from .top import BoardTop
+
+__all__ = ["ICEBreakerTop", "ICEBREAKER_SYSTEM"]
+
+OSCILLATOR_HZ = 12e6
+
+#: The memory system on the iCE40UP5K (5,280 LUT4, 30 EBR of 4 kbit, 4 SPRAM of 256 kbit): the
+#: compact engine, no cache, the unit's queues at their shortest, four key slots, and the 128 KiB
+#: of SPRAM (four 16-bit blocks side by side, so 8-byte rows) as DRAM.
+ICEBREAKER_SYSTEM = dict(
+    engine="compact", key_bits=128, slots=4, address_width=24, cbit_position=23,
+    max_reads=2, max_writes=2, cache_bytes=0, memory_bytes=131072, memory_row_bytes=8,
+)
+
+
+class ICEBreakerTop(BoardTop):
+    """:class:`BoardTop` on the 12 MHz oscillator (the platform's default clock and power-on
+    reset); the red LED is a link error, the green one the heartbeat."""
+
+    def __init__(self, *, clock_hz=OSCILLATOR_HZ, baud=1_000_000, **system_parameters):
+        if clock_hz != OSCILLATOR_HZ:
+            self._MustUse__silence = True       # refused, not forgotten: no "never used" warning
+            raise ValueError(f"the iCEBreaker top runs at its oscillator's {OSCILLATOR_HZ / 1e6:g} MHz")
+        super().__init__(clock_hz=clock_hz, baud=baud, leds=("link_error", "heartbeat"),
+                         **(ICEBREAKER_SYSTEM | system_parameters))
