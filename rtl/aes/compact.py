@@ -30,6 +30,9 @@ class AESCompact(wiring.Component):
     key_bits : 128 or 256
     tag_shape : shape
         Side information carried from each request to its response.
+    direction : "both" or "encrypt"
+        "encrypt" builds no decryption: forward-only S-box ROMs (256 entries, not 512), no
+        direction multiplexers, no ``decrypt`` field in the request.
     rom_style : None, "block" or "logic"
         Where Yosys puts the S-box ROMs (``sbox.ROM_STYLES``).
 
@@ -39,7 +42,10 @@ class AESCompact(wiring.Component):
     o : Out(stream.Signature(aes_response_layout(...)))
     """
 
-    def __init__(self, *, key_bits=128, tag_shape=unsigned(0), rom_style=None):
+    def __init__(self, *, key_bits=128, tag_shape=unsigned(0), direction="both", rom_style=None):
+        if direction not in ("both", "encrypt"):
+            raise ValueError(f"a compact engine's direction must be 'both' or 'encrypt', not {direction!r}")
+        self._both = direction == "both"
         if rom_style not in ROM_STYLES:
             raise ValueError(f"ROM style must be one of {ROM_STYLES}, not {rom_style!r}")
         self._rom_style = rom_style
@@ -47,7 +53,8 @@ class AESCompact(wiring.Component):
         self._key_bits = key_bits
         self._tag_shape = tag_shape
         super().__init__({
-            "i": In(stream.Signature(aes_request_layout(key_bits=key_bits, tag_shape=tag_shape))),
+            "i": In(stream.Signature(aes_request_layout(key_bits=key_bits, tag_shape=tag_shape,
+                                                        runtime_direction=self._both))),
             "o": Out(stream.Signature(aes_response_layout(tag_shape=tag_shape))),
         })
 
@@ -63,7 +70,7 @@ class AESCompact(wiring.Component):
         busy = Signal()
         round_index = Signal(range(rounds + 1))   # the round whose S-box outputs the ROMs hold
         window = Signal(self._key_bits)           # the key window that entered that round
-        decrypt = Signal()
+        decrypt = Signal() if self._both else False
         tagged = has_tag(self._tag_shape)
         tag = Signal(self._tag_shape) if tagged else None
 
@@ -78,13 +85,13 @@ class AESCompact(wiring.Component):
 
         # Per-round key-schedule constants, looked up by round number and direction.
         rotate_table, rcon_table = [], []
-        for decrypting in (False, True):
+        for decrypting in (False, True) if self._both else (False,):
             for index in range(1 << len(round_index)):
                 rotate, rcon = (schedule_constants(self._key_bits, decrypt=decrypting, stage=index)
                                 if 1 <= index <= rounds else (False, 0))
                 rotate_table.append(Const(rotate, 1))
                 rcon_table.append(Const(rcon, 8))
-        constant_index = Cat(round_index, decrypt)
+        constant_index = Cat(round_index, decrypt) if self._both else round_index
         rotate = wire(m, Array(rotate_table)[constant_index], "rotate")
         rcon = wire(m, Array(rcon_table)[constant_index], "rcon")
 
@@ -93,7 +100,7 @@ class AESCompact(wiring.Component):
         key_rom_in = [Signal(8, name=f"key_rom_in_{n}") for n in range(4)]
         rom_decrypt = Signal()
         rom_enable = Signal()
-        substituted = self._sbox_layer(m, "data", data_rom_in, rom_decrypt, rom_enable, inverse=True)
+        substituted = self._sbox_layer(m, "data", data_rom_in, rom_decrypt, rom_enable, inverse=self._both)
         sub_word = self._sbox_layer(m, "key", key_rom_in, Const(0), rom_enable, inverse=False)
 
         # One round, from the ROM outputs.
@@ -108,18 +115,19 @@ class AESCompact(wiring.Component):
             m.d.comb += self.o.payload.tag.eq(tag)
 
         request = self.i.payload
-        whitened = wire(m, request.block ^ initial_round_key(request.key, decrypt=request.decrypt),
+        request_decrypt = request.decrypt if self._both else False
+        whitened = wire(m, request.block ^ initial_round_key(request.key, decrypt=request_decrypt),
                         "whitened")
         with m.If(accept):
             m.d.comb += [
-                Cat(*data_rom_in).eq(Cat(*sbox_address(whitened, decrypt=request.decrypt))),
-                Cat(*key_rom_in).eq(Cat(*key_sbox_word(request.key, decrypt=request.decrypt))),
-                rom_decrypt.eq(request.decrypt),
+                Cat(*data_rom_in).eq(Cat(*sbox_address(whitened, decrypt=request_decrypt))),
+                Cat(*key_rom_in).eq(Cat(*key_sbox_word(request.key, decrypt=request_decrypt))),
+                rom_decrypt.eq(request_decrypt),
                 rom_enable.eq(1),
             ]
-            m.d.sync += [
-                busy.eq(1), round_index.eq(1), window.eq(request.key), decrypt.eq(request.decrypt),
-            ]
+            m.d.sync += [busy.eq(1), round_index.eq(1), window.eq(request.key)]
+            if self._both:
+                m.d.sync += decrypt.eq(request.decrypt)
             if tagged:
                 m.d.sync += tag.eq(request.tag)
         with m.Elif(busy & ~last):

@@ -38,7 +38,8 @@ class AESFarm(wiring.Component):
         if not isinstance(engines, int) or engines < 1:
             raise ValueError(f"engines must be a positive integer, not {engines!r}")
         self._tag_shape = tag_shape
-        self._engines = [AESCompact(key_bits=key_bits, tag_shape=tag_shape, rom_style=rom_style)
+        self._engines = [AESCompact(key_bits=key_bits, tag_shape=tag_shape, direction="encrypt",
+                                    rom_style=rom_style)
                          for _ in range(engines)]
         super().__init__({
             "i": In(stream.Signature(aes_request_layout(key_bits=key_bits, tag_shape=tag_shape,
@@ -60,7 +61,6 @@ class AESFarm(wiring.Component):
                 engine.i.valid.eq(self.i.valid & (deal == index)),
                 engine.i.payload.block.eq(self.i.payload.block),
                 engine.i.payload.key.eq(self.i.payload.key),
-                engine.i.payload.decrypt.eq(0),
                 engine.o.ready.eq(self.o.ready & (collect == index)),
             ]
             if has_tag(self._tag_shape):
