@@ -1,4 +1,4 @@
-"""The ULX3S-85F top: the pipelined unit at 50 MHz from the board's 25 MHz oscillator."""
+"""The ULX3S-85F top: the pipelined unit at 30 MHz from the board's 25 MHz oscillator."""
 
 from amaranth.hdl import ClockDomain
 from amaranth.lib import io
@@ -26,11 +26,16 @@ ULX3S_SYSTEM = dict(
 )
 
 
+#: The clock the design meets today: built for 50 MHz it reached 34.2 MHz, its critical paths
+#: in the unit's read-path control, not the AES pipelines (docs/fpga.md). 50 MHz is the goal.
+CLOCK_HZ = 30e6
+
+
 class ULX3STop(BoardTop):
     """:class:`BoardTop` clocked by an ECP5 PLL at ``clock_hz``, held in reset until it locks;
     eight LEDs (``STATUS_LEDS``)."""
 
-    def __init__(self, *, clock_hz=50e6, baud=1_000_000, **system_parameters):
+    def __init__(self, *, clock_hz=CLOCK_HZ, baud=1_000_000, **system_parameters):
         super().__init__(clock_hz=clock_hz, baud=baud, leds=STATUS_LEDS, **(ULX3S_SYSTEM | system_parameters))
         self.pll = ECP5PLL(input_hz=OSCILLATOR_HZ, output_hz=clock_hz)
 

@@ -20,8 +20,8 @@ def test_sevlab_synth_check_elaborates_every_board_top_for_its_platform(tmp_path
     pcf = (tmp_path / "icebreaker" / "top.pcf").read_text()
     for constraints in (lpf, pcf):
         assert "uart_0__rx" in constraints and "uart_0__tx" in constraints and "led_1" in constraints
-    # The ULX3S runs from its PLL: the PLL's output carries the 50 MHz constraint nextpnr times.
-    assert 'FREQUENCY NET' in lpf and "50000000.0 HZ" in lpf
+    # The ULX3S runs from its PLL: the PLL's output carries the 30 MHz constraint nextpnr times.
+    assert "FREQUENCY NET" in lpf and "30000000.0 HZ" in lpf
     assert "EHXPLLL" in (tmp_path / "ulx3s-85f" / "top.il").read_text()
     assert "SB_SPRAM256KA" not in (tmp_path / "icebreaker" / "top.il").read_text()  # inferred by Yosys
 
