@@ -1001,7 +1001,7 @@ def _run_boards(args):
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix=f"sevlab-{args.board}-"))
     if not args.json:
-        print(f"building {args.board} in {out} (a few minutes on ECP5)", flush=True)
+        print(f"building {args.board} in {out} (the ULX3S takes about half an hour on 2 cores)", flush=True)
     try:
         report = fpga.build_board(args.board, engine=args.engine, build_dir=out, seed=args.seed,
                                   timeout=args.timeout)
