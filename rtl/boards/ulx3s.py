@@ -33,7 +33,7 @@ CLOCK_HZ = 30e6
 
 class ULX3STop(BoardTop):
     """:class:`BoardTop` clocked by an ECP5 PLL at ``clock_hz``, held in reset until it locks;
-    eight LEDs (``STATUS_LEDS``)."""
+    LEDs 0-4 show ``STATUS_LEDS`` (the board has eight)."""
 
     def __init__(self, *, clock_hz=CLOCK_HZ, baud=1_000_000, **system_parameters):
         super().__init__(clock_hz=clock_hz, baud=baud, leds=STATUS_LEDS, **(ULX3S_SYSTEM | system_parameters))
