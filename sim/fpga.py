@@ -12,6 +12,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 from ..rtl.boards import BOARDS
 from .synth import Area, SynthError, ToolNotFoundError, parse_nextpnr_report
 
-__all__ = ["BoardReport", "build_board", "check_boards", "TOOLS"]
+__all__ = ["BoardReport", "build_board", "check_boards", "run", "TOOLS"]
 
 #: What amaranth-boards' build scripts call each tool, and the YoWASP command used when unset.
 TOOLS = {
@@ -155,3 +157,26 @@ def build_board(name, *, engine=None, build_dir, seed=1, timeout=None):
         critical_path=routed.critical_path, logic_levels=routed.logic_levels,
         routing_share=routed.routing_share,
         seconds={"total": total, "yosys": yosys_seconds, "nextpnr": total - yosys_seconds})
+
+
+def run(args):
+    """``sevlab synth --check`` or ``--board`` (``synth.add_arguments``); returns the exit status."""
+    if args.check:
+        with tempfile.TemporaryDirectory(prefix="sevlab-boards-") as scratch:
+            out = args.out or Path(scratch)
+            for board, files in check_boards(out).items():
+                print(f"{board}: elaborated; {', '.join(files)}" + (f" in {out / board}" if args.out else ""))
+        return 0
+    if args.board not in BOARDS:
+        print(f"error: --board must be one of {', '.join(BOARDS)}, not {args.board!r}", file=sys.stderr)
+        return 2
+    out = args.out or Path(tempfile.mkdtemp(prefix=f"sevlab-{args.board}-"))
+    if not args.json:
+        print(f"building {args.board} in {out} (the ULX3S takes about half an hour on 2 cores)", flush=True)
+    try:
+        report = build_board(args.board, engine=args.engine, build_dir=out, seed=args.seed, timeout=args.timeout)
+    except SynthError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.as_json()) if args.json else report.summary())
+    return 0 if report.fits else 1

@@ -987,38 +987,14 @@ def _markdown(results, versions, command, sources):
     return "\n".join(lines) + "\n"
 
 
-def _run_boards(args):
-    from ..rtl.boards import BOARDS
-    from . import fpga
-    if args.check:
-        with tempfile.TemporaryDirectory(prefix="sevlab-boards-") as scratch:
-            out = args.out or Path(scratch)
-            for board, files in fpga.check_boards(out).items():
-                print(f"{board}: elaborated; {', '.join(files)}" + (f" in {out / board}" if args.out else ""))
-        return 0
-    if args.board not in BOARDS:
-        print(f"error: --board must be one of {', '.join(BOARDS)}, not {args.board!r}", file=sys.stderr)
-        return 2
-    out = args.out or Path(tempfile.mkdtemp(prefix=f"sevlab-{args.board}-"))
-    if not args.json:
-        print(f"building {args.board} in {out} (the ULX3S takes about half an hour on 2 cores)", flush=True)
-    try:
-        report = fpga.build_board(args.board, engine=args.engine, build_dir=out, seed=args.seed,
-                                  timeout=args.timeout)
-    except SynthError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(report.as_json()) if args.json else report.summary())
-    return 0 if report.fits else 1
-
-
 def run(args):
     """Run what ``args`` (from :func:`add_arguments`) asks for; returns a process exit code."""
     if args.check or args.board:
         if args.engine and not args.board:
             print("error: --engine goes with --board", file=sys.stderr)
             return 2
-        return _run_boards(args)
+        from . import fpga
+        return fpga.run(args)
     if args.engine or args.json:
         print("error: --engine and --json go with --board", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .drivers import CacheDriver
 
 __all__ = ["BusError", "Read", "Write", "Machine", "LINE_BYTES", "BEAT_BYTES", "PORTS", "ALL_STROBES",
-           "MachineConfig"]
+           "MachineConfig", "read_ops", "write_ops"]
 
 LINE_BYTES = 64
 BEAT_BYTES = 16
@@ -217,12 +217,7 @@ class Machine:
 
     async def read(self, address, length, *, asid=0, port="host"):
         """Read any byte range, one burst per line it touches. Raises BusError if refused."""
-        ops, spans = [], []
-        for start, end in _lines(address, length):
-            beat = start - start % BEAT_BYTES
-            beats = -(-(end - beat) // BEAT_BYTES)
-            ops.append(Read(beat, beats, asid, port))
-            spans.append((start - beat, end - beat))
+        ops, spans = read_ops(address, length, asid=asid, port=port)
         results = await self.issue(ops)
         out = bytearray()
         for result, (low, high) in zip(results, spans):
@@ -233,19 +228,37 @@ class Machine:
 
     async def write(self, address, data, *, asid=0, port="host"):
         """Write any byte range, with byte strobes at the ragged ends. Raises BusError if refused."""
-        data = bytes(data)
-        ops = []
-        for start, end in _lines(address, len(data)):
-            beat = start - start % BEAT_BYTES
-            beats = -(-(end - beat) // BEAT_BYTES)
-            chunk = bytearray(beats * BEAT_BYTES)
-            offset = start - beat
-            chunk[offset:offset + end - start] = data[start - address:end - address]
-            strobe = ((1 << (end - start)) - 1) << offset
-            ops.append(Write(beat, bytes(chunk), asid, port, strobe))
-        for result in await self.issue(ops):
+        for result in await self.issue(write_ops(address, data, asid=asid, port=port)):
             if isinstance(result, BusError):
                 raise result
+
+
+def read_ops(address, length, *, asid=0, port="host"):
+    """The bursts that read ``[address, address + length)``: one :class:`Read` per line it
+    touches, and where each one's wanted bytes lie in its data (``(ops, [(low, high), ...])``)."""
+    ops, spans = [], []
+    for start, end in _lines(address, length):
+        beat = start - start % BEAT_BYTES
+        beats = -(-(end - beat) // BEAT_BYTES)
+        ops.append(Read(beat, beats, asid, port))
+        spans.append((start - beat, end - beat))
+    return ops, spans
+
+
+def write_ops(address, data, *, asid=0, port="host"):
+    """The bursts that write ``data`` at ``address``: one :class:`Write` per line it touches,
+    byte strobes at the ragged ends."""
+    data = bytes(data)
+    ops = []
+    for start, end in _lines(address, len(data)):
+        beat = start - start % BEAT_BYTES
+        beats = -(-(end - beat) // BEAT_BYTES)
+        chunk = bytearray(beats * BEAT_BYTES)
+        offset = start - beat
+        chunk[offset:offset + end - start] = data[start - address:end - address]
+        strobe = ((1 << (end - start)) - 1) << offset
+        ops.append(Write(beat, bytes(chunk), asid, port, strobe))
+    return ops
 
 
 def _lines(address, length):

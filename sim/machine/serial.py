@@ -18,7 +18,7 @@ from amaranth.sim import Simulator
 from ...rtl.boards import BOARDS, BridgedSystem
 from ...rtl.bridge import REQUEST, RESPONSE, UNKNOWN_OP, Op, response_length
 from ...rtl.uart import UARTReceiver, UARTTransmitter
-from .api import BusError, Machine, MachineConfig, Read, check_op, run_at_once
+from .api import BusError, Machine, MachineConfig, Read, check_op, read_ops, run_at_once, write_ops
 
 __all__ = ["SerialMachine", "SerialLinkError", "SimulatedPort", "UARTLink", "board_config", "open_board",
            "SIMULATED_PORT"]
@@ -114,21 +114,16 @@ class SerialMachine(Machine):
         self._exchange(Op.MAINT_WRITE, bytes([address]) + value.to_bytes(4, "little"))
 
     async def dram_read(self, address, length):
+        # The bursts Machine.read would make, on the bridge's DRAM op (no unit, no ASID).
+        ops, spans = read_ops(address, length)
         out = bytearray()
-        for first, last in _beat_runs(address, length):
-            _, data = self._burst_read(Op.DRAM_READ, first, 0, (last - first) // 16)
-            out += data
-        skip = address % 16
-        return bytes(out[skip:skip + length])
+        for op, (low, high) in zip(ops, spans):
+            out += self._burst_read(Op.DRAM_READ, op.address, 0, op.beats)[1][low:high]
+        return bytes(out)
 
     async def dram_write(self, address, data):
-        for first, last in _beat_runs(address, len(data)):
-            beats = bytearray(last - first)
-            strobes = 0
-            for n in range(max(first, address), min(last, address + len(data))):
-                beats[n - first] = data[n - address]
-                strobes |= 1 << (n - first)
-            self._burst_write(Op.DRAM_WRITE, first, 0, bytes(beats), strobes)
+        for op in write_ops(address, data):
+            self._burst_write(Op.DRAM_WRITE, op.address, 0, op.data, op.strobes)
 
     def _exchange(self, op, fields, *, beats=0):
         """Send one request; return ``(status, data)`` of its response."""
@@ -143,18 +138,6 @@ class SerialMachine(Machine):
         if len(data) != length:
             raise SerialLinkError(f"{Op(op).name}: {len(data)} of {length} response bytes")
         return head[2], data
-
-
-def _beat_runs(address, length):
-    """The bursts covering ``[address, address + length)``: ``(first, end)`` byte addresses of
-    whole beats inside one line each."""
-    end = address + length
-    start = address - address % 16
-    while start < end:
-        line_end = start - start % 64 + 64
-        stop = min(line_end, end + -end % 16)
-        yield start, stop
-        start = stop
 
 
 class SimulatedPort:
