@@ -3,8 +3,9 @@
 See ``rtl/aes/README.md`` for the stage structure, numbers and the testplan.
 """
 
-from amaranth.hdl import Signal, Module, Cat, Mux, unsigned
+from amaranth.hdl import Signal, Module, Cat, Mux, Shape, unsigned
 from amaranth.lib import wiring, stream
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .layouts import aes_request_layout, aes_response_layout, has_tag
@@ -25,7 +26,9 @@ class AESPipelined(wiring.Component):
     Each stage's S-box ROM read register is its pipeline register: the block enters the ROMs of
     round 1 in the cycle it is accepted and leaves Nr cycles later. The round keys are computed
     alongside the data (four more S-boxes per stage), so every block may use a different key at
-    no cost. The whole pipeline advances together; it stalls only when its output is held.
+    no cost. The pipeline never stalls: a held output waits in a queue, and the engine accepts
+    a block only while the queue has room for every block in flight (so ``o.ready`` reaches no
+    pipeline register). Tags wait in a queue of their own instead of riding the stages.
 
     Parameters
     ----------
@@ -73,50 +76,55 @@ class AESPipelined(wiring.Component):
         m = Module()
         both = self._direction == "both"
 
-        # The whole pipeline moves when its last stage is empty or being emptied.
-        advance = Signal()
+        # The pipeline moves every cycle; ``in_flight`` counts blocks accepted and not yet taken,
+        # and the output queue can hold them all, so a held output never stops a stage.
+        depth = self._rounds + 2
+        in_flight = Signal(range(depth + 1))
+        accepted = Signal()
+        taken = Signal()
         valid = Signal(self._rounds)
         m.d.comb += [
-            advance.eq(~valid[-1] | self.o.ready),
-            self.i.ready.eq(advance),
-            self.o.valid.eq(valid[-1]),
+            self.i.ready.eq(in_flight < depth),
+            accepted.eq(self.i.valid & self.i.ready),
+            taken.eq(self.o.valid & self.o.ready),
         ]
-        with m.If(advance):
-            m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
+        m.d.sync += [
+            valid.eq(Cat(accepted, valid[:-1])),
+            in_flight.eq(in_flight + accepted - taken),
+        ]
 
-        # What enters round 1: the whitened block, the key window, and the side fields.
+        # What enters round 1: the whitened block and the key window; the tag waits in its queue.
         request = self.i.payload
         decrypt = request.decrypt if both else self._direction == "decrypt"
         state = wire(m, request.block ^ initial_round_key(request.key, decrypt=decrypt), "round_0_state")
         window = request.key
         tagged = has_tag(self._tag_shape)
-        tag = request.tag if tagged else None
+        if tagged:
+            # Blocks leave in the order they entered, so the head tag belongs to the head block.
+            m.submodules.tags = tags = SyncFIFO(width=Shape.cast(self._tag_shape).width, depth=depth)
+            m.d.comb += [
+                tags.w_en.eq(accepted), tags.w_data.eq(request.tag),
+                tags.r_en.eq(taken), self.o.payload.tag.eq(tags.r_data),
+            ]
 
         for stage in range(1, self._rounds + 1):
             final = stage == self._rounds
-            # The key window, the direction and the side fields are plain registers of the stage.
+            # The key window and the direction are plain registers of the stage.
             stage_window = Signal(self._key_bits, name=f"window_{stage}")
-            with m.If(advance):
-                m.d.sync += stage_window.eq(window)
-            stage_tag = None
-            if tagged:
-                stage_tag = Signal(self._tag_shape, name=f"tag_{stage}")
-                with m.If(advance):
-                    m.d.sync += stage_tag.eq(tag)
+            m.d.sync += stage_window.eq(window)
             stage_decrypt = decrypt
             if both:
                 stage_decrypt = Signal(name=f"decrypt_{stage}")
-                with m.If(advance):
-                    m.d.sync += stage_decrypt.eq(decrypt)
+                m.d.sync += stage_decrypt.eq(decrypt)
 
             # The ROM read registers hold SubBytes of the state and SubWord of one key word.
             substituted = self._sbox_layer(
-                m, "data", stage, sbox_address(state, decrypt=decrypt), advance,
+                m, "data", stage, sbox_address(state, decrypt=decrypt),
                 decrypt, inverse=both or decrypt is True)
             # AES-256's last step would only make a round key that no round uses.
             if self._key_bits == 128 or not final:
                 sub_word = self._sbox_layer(
-                    m, "key", stage, key_sbox_word(window, decrypt=decrypt), advance,
+                    m, "key", stage, key_sbox_word(window, decrypt=decrypt),
                     False, inverse=False)
                 next_window = wire(m, self._stepped(stage_window, sub_word, stage, stage_decrypt),
                                    f"window_{stage}_stepped")
@@ -127,11 +135,19 @@ class AESPipelined(wiring.Component):
                                    decrypt=stage_decrypt), f"round_key_{stage}")
             state = round_after_sbox(m, substituted, rk, decrypt=stage_decrypt, final=final,
                                      name=f"round_{stage}")
-            window, tag, decrypt = next_window, stage_tag, stage_decrypt
+            window, decrypt = next_window, stage_decrypt
 
-        m.d.comb += self.o.payload.block.eq(state)
-        if tagged:
-            m.d.comb += self.o.payload.tag.eq(tag)
+        # The output: the queue's head, or the last stage's block itself when the queue is empty
+        # (no cycle added). A block not taken as it leaves the last stage is queued.
+        m.submodules.results = results = SyncFIFO(width=128, depth=depth)
+        bypass = ~results.r_rdy
+        m.d.comb += [
+            self.o.valid.eq(results.r_rdy | valid[-1]),
+            self.o.payload.block.eq(Mux(bypass, state, results.r_data)),
+            results.w_en.eq(valid[-1] & ~(bypass & self.o.ready)),
+            results.w_data.eq(state),
+            results.r_en.eq(self.o.ready),
+        ]
         return m
 
     def _stepped(self, window, sub_word, stage, decrypt):
@@ -142,7 +158,7 @@ class AESPipelined(wiring.Component):
             return step(decrypt)
         return Mux(decrypt, step(True), step(False))
 
-    def _sbox_layer(self, m, kind, stage, address, enable, decrypt, *, inverse):
+    def _sbox_layer(self, m, kind, stage, address, decrypt, *, inverse):
         """Substitute each address byte through ROMs, two lookups per ROM; returns the bytes.
 
         Two read ports per ROM because one ECP5 block RAM serves two reads a cycle.
@@ -153,9 +169,6 @@ class AESPipelined(wiring.Component):
             m.submodules[f"sbox_{kind}_{stage}_{pair // 2}"] = rom
             for byte in address[pair:pair + 2]:
                 port = rom.read_port()
-                m.d.comb += [
-                    port.addr.eq(Cat(byte, decrypt) if inverse else byte),
-                    port.en.eq(enable),
-                ]
+                m.d.comb += port.addr.eq(Cat(byte, decrypt) if inverse else byte)
                 out.append(port.data)
         return out

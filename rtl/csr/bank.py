@@ -80,12 +80,18 @@ class CSRBank(wiring.Component):
         each counter's name to the one-cycle event signals it counts (all of a cycle count)."""
         clear = self.field("COUNTERS_CLEAR", "clear")
         for name, signals in events.items():
+            # A cycle's events are registered before they are added: the signals come at the end
+            # of the unit's handshake logic, and the counter's carry chain should not follow it.
+            # A counter therefore shows an event two cycles after it (a clear drops the events
+            # of the cycle before it, as it always dropped those of its own cycle).
+            events_seen = Signal(range(len(signals) + 1), name=f"events_{name.lower()}")
             count = Signal(32, name=f"count_{name.lower()}")
+            m.d.sync += events_seen.eq(sum(signals))
             m.d.comb += self.field(name, "count").r_data.eq(count)
             with m.If(clear.w_stb & clear.w_data):
                 m.d.sync += count.eq(0)
             with m.Else():
-                m.d.sync += count.eq(count + sum(signals))
+                m.d.sync += count.eq(count + events_seen)
 
     def elaborate(self, platform):
         m = Module()

@@ -150,7 +150,7 @@ def event_counters(counters, *, base, clear_address):
     """
     return [
         *(Register(name, base + n, (Field("count", 32, Access.R, doc),),
-                   "Event counter (wraps); COUNTERS_CLEAR zeroes it.")
+                   "Event counter (wraps; an event shows two cycles after it); COUNTERS_CLEAR zeroes it.")
           for n, (name, doc) in enumerate(counters.items())),
         Register("COUNTERS_CLEAR", clear_address, (
             Field("clear", 1, Access.W, "1 zeroes every event counter"),

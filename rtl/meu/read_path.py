@@ -25,8 +25,8 @@ def build_read_path(ctx):
     admitted_read = ctx.stage_b_valid & ~b.write
 
     # Responses in admission order, and the DRAM lines in request order (errors have none).
-    tokens, token_in, token = ctx.fifo("read_tokens", ctx.read_token, unit._max_reads)
-    lines, line_in, line_kind = ctx.fifo("read_lines", Kind, unit._max_reads)
+    tokens, token_in, token = ctx.fifo("read_tokens", ctx.read_token, unit._max_reads, block_ram=True)
+    lines, line_in, line_kind = ctx.fifo("read_lines", Kind, unit._max_reads, block_ram=True)
     requests, request_in, request = ctx.fifo("dram_reads", unit._address_width - 6, unit._max_reads)
     m.d.comb += [
         tokens.w_en.eq(admitted_read),
