@@ -136,6 +136,7 @@ class _Context:
         self.write_command = write_command_layout(id_width=unit._id_width,
                                                   address_width=unit._address_width,
                                                   slot_bits=self.slot_bits)
+        self.decision = data.StructLayout({"admitted": self.admitted, "bad_burst": 1, "no_key": 1})
         self.line = line_layout(address_width=unit._address_width, slot_bits=self.slot_bits)
         self.b_token = b_token_layout(id_width=unit._id_width)
         self.reads_in_flight = Signal(range(unit._max_reads + 1))
@@ -263,88 +264,38 @@ class _Context:
         with m.If(admit):
             m.d.sync += last.eq(grant)
 
-        # The granted request, decoded.
-        port = Signal(Port)
-        write = Signal()
-        ident = Signal(unit._id_width)
-        address = Signal(unit._address_width)
-        length = Signal(8)
-        size = Signal(3)
-        burst = Signal(2)
-        asid = Signal(unit._asid_width)
-        for source, _, ready, port_value, write_value, *fields in requests:
+        # Every source's request is decided at once, beside the arbiter (burst check, C-bit,
+        # slot, key valid), and the grant picks a decision: on a large part the chain arbiter →
+        # request fields → C-bit → slot → valid bit → kind was too long for one cycle.
+        chosen = Signal(self.decision)
+        for source, _, ready, port_value, write_value, ident, address, length, size, burst, asid in requests:
+            decision = self._decide(f"source_{source.name.lower()}", port_value, write_value, ident,
+                                    address, length, size, burst, asid)
             with m.If(grant == source):
-                m.d.comb += [
-                    port.eq(port_value), write.eq(write_value),
-                    Cat(ident, address, length, size, burst, asid).eq(Cat(*fields)),
-                    ready.eq(admit),
-                ]
+                m.d.comb += [chosen.eq(decision), ready.eq(admit)]
+        # A read-modify-write reads a whole line that arrives already routed: C=1, its write's slot.
+        rmw = self._decide("source_rmw", Port.RMW, 0, 0, Cat(C(0, 6), self.rmw_line), LINE_BEATS - 1,
+                           4, AXIBurst.INCR, 0, routed_slot=self.rmw_slot)
         with m.If(grant == Source.RMW):
-            m.d.comb += [
-                port.eq(Port.RMW), write.eq(0), address.eq(Cat(C(0, 6), self.rmw_line)),
-                length.eq(LINE_BEATS - 1), size.eq(4), burst.eq(AXIBurst.INCR),
-                self.rmw_ready.eq(admit),
-            ]
-
-        first = address[4:6]
-        burst_ok = Signal()
-        # Full-width (16-byte) beats inside one line. An unaligned start address is legal AXI:
-        # its first beat is still the whole beat, with the master's strobes marking the bytes.
-        m.d.comb += burst_ok.eq(
-            (size == 4) & ((burst == AXIBurst.INCR) | (length == 0))
-            & (first + length <= LINE_BEATS - 1))
-        # The C-bit (only with SME enabled) selects slot[ASID] and leaves the DRAM address.
-        # SEC_CM: MEU.TSME.NO_PLAINTEXT
-        # Under TSME every other line uses slot 0, so no line reaches DRAM in plaintext.
-        # A read-modify-write arrives already routed.
-        cbit = Signal()
-        needs_key = Signal()
-        slot = Signal(self.slot_bits)
-        dram_address = Signal(unit._address_width)
+            m.d.comb += [chosen.eq(rmw), self.rmw_ready.eq(admit)]
         m.d.comb += [
-            cbit.eq(self.sme_enable & address.bit_select(self.cbit_position, 1)),
-            dram_address.eq(address & ~(cbit.as_unsigned() << self.cbit_position)),
-            needs_key.eq(cbit | self.tsme),
-            slot.eq(Mux(cbit, asid, 0)),
-        ]
-        with m.If(grant == Source.RMW):
-            m.d.comb += [cbit.eq(1), needs_key.eq(1), slot.eq(self.rmw_slot),
-                         dram_address.eq(address)]
-        slot_valid = Signal()
-        m.d.comb += slot_valid.eq((slot < unit._slots) & self.keyslots.valid.bit_select(slot, 1))
-        kind = Signal(Kind)
-        # SEC_CM: MEU.ASID.NO_KEY
-        # A line that needs a key its slot does not hold is refused here: it never reaches DRAM,
-        # and its response carries no DRAM data.
-        with m.If(~burst_ok):
-            m.d.comb += kind.eq(Kind.ERROR)
-        with m.Elif(needs_key & ~slot_valid):
-            m.d.comb += kind.eq(Kind.ERROR)
-        with m.Elif(needs_key):
-            m.d.comb += kind.eq(Kind.CIPHER)
-        with m.Else():
-            m.d.comb += kind.eq(Kind.BYPASS)
-        m.d.comb += [
-            self.event("ERR_BAD_BURST").eq(admit & ~burst_ok),
-            self.event("ERR_NO_KEY").eq(admit & burst_ok & needs_key & ~slot_valid),
+            self.event("ERR_BAD_BURST").eq(admit & chosen.bad_burst),
+            self.event("ERR_NO_KEY").eq(admit & chosen.no_key),
         ]
 
         # The key is read once, at admission; the line carries it to the cipher that uses it.
         key_read = self.keyslots.key_read[0]
-        m.d.comb += [key_read.addr.eq(slot), key_read.en.eq(admit)]
+        m.d.comb += [key_read.addr.eq(chosen.admitted.slot), key_read.en.eq(admit)]
 
         # Stage B.
         stage_b = Signal(self.admitted)
         stage_b_valid = Signal()
         m.d.sync += stage_b_valid.eq(admit)
         with m.If(admit):
-            m.d.sync += [
-                stage_b.port.eq(port), stage_b.write.eq(write), stage_b.id.eq(ident),
-                stage_b.first.eq(first), stage_b.len.eq(length), stage_b.kind.eq(kind),
-                stage_b.line.eq(dram_address[6:]), stage_b.slot.eq(slot),
-            ]
+            m.d.sync += stage_b.eq(chosen.admitted)
         self.stage_b = stage_b
         self.stage_b_valid = stage_b_valid
+        write = chosen.admitted.write
         with m.If(admit & ~write):
             m.d.sync += self.reads_in_flight.eq(self.reads_in_flight + 1 - self.read_done)
         with m.Else():
@@ -363,6 +314,61 @@ class _Context:
             tweak.i.payload.tag.write.eq(stage_b.write),
             tweak.i.payload.tag.key.eq(Mux(stage_b.write, key.key1, key.key1_decrypt)),
         ]
+
+    def _decide(self, name, port, write, ident, address, length, size, burst, asid, *, routed_slot=None):
+        """The admission decision for one source's request, as a ``self.decision`` signal.
+
+        ``routed_slot``: the request is the unit's own read-modify-write read, already routed
+        (C=1, that slot, ``address`` already a DRAM address).
+        """
+        m, unit = self.m, self.unit
+        decision = Signal(self.decision, name=f"{name}_decision")
+        first = address[4:6]
+        burst_ok = Signal(name=f"{name}_burst_ok")
+        # Full-width (16-byte) beats inside one line. An unaligned start address is legal AXI:
+        # its first beat is still the whole beat, with the master's strobes marking the bytes.
+        m.d.comb += burst_ok.eq(
+            (size == 4) & ((burst == AXIBurst.INCR) | (length == 0))
+            & (first + length <= LINE_BEATS - 1))
+        # The C-bit (only with SME enabled) selects slot[ASID] and leaves the DRAM address.
+        # SEC_CM: MEU.TSME.NO_PLAINTEXT
+        # Under TSME every other line uses slot 0, so no line reaches DRAM in plaintext.
+        cbit = Signal(name=f"{name}_cbit")
+        needs_key = Signal(name=f"{name}_needs_key")
+        slot = Signal(self.slot_bits, name=f"{name}_slot")
+        dram_address = Signal(unit._address_width, name=f"{name}_dram_address")
+        if routed_slot is None:
+            m.d.comb += [
+                cbit.eq(self.sme_enable & address.bit_select(self.cbit_position, 1)),
+                dram_address.eq(address & ~(cbit.as_unsigned() << self.cbit_position)),
+                needs_key.eq(cbit | self.tsme),
+                slot.eq(Mux(cbit, asid, 0)),
+            ]
+        else:
+            m.d.comb += [needs_key.eq(1), slot.eq(routed_slot), dram_address.eq(address)]
+        slot_valid = Signal(name=f"{name}_slot_valid")
+        m.d.comb += slot_valid.eq((slot < unit._slots) & self.keyslots.valid.bit_select(slot, 1))
+        kind = decision.admitted.kind
+        # SEC_CM: MEU.ASID.NO_KEY
+        # A line that needs a key its slot does not hold is refused here: it never reaches DRAM,
+        # and its response carries no DRAM data.
+        with m.If(~burst_ok):
+            m.d.comb += kind.eq(Kind.ERROR)
+        with m.Elif(needs_key & ~slot_valid):
+            m.d.comb += kind.eq(Kind.ERROR)
+        with m.Elif(needs_key):
+            m.d.comb += kind.eq(Kind.CIPHER)
+        with m.Else():
+            m.d.comb += kind.eq(Kind.BYPASS)
+        admitted = decision.admitted
+        m.d.comb += [
+            admitted.port.eq(port), admitted.write.eq(write), admitted.id.eq(ident),
+            admitted.first.eq(first), admitted.len.eq(length), admitted.line.eq(dram_address[6:]),
+            admitted.slot.eq(slot),
+            decision.bad_burst.eq(~burst_ok),
+            decision.no_key.eq(burst_ok & needs_key & ~slot_valid),
+        ]
+        return decision
 
     def build_counters(self):
         self.unit._bank.count_events(self.m, self._events)

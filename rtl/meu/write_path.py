@@ -75,7 +75,8 @@ def build_write_path(ctx):
     for port, axi in ((Port.HOST, unit.host), (Port.PRIV, unit.priv)):
         m.d.comb += axi.wready.eq(accept & (command.port == port))
     m.d.comb += [
-        line_in.data.eq(merged_data), line_in.strb.eq(merged_strb), line_in.line.eq(command.line),
+        line_in.data.eq(merged_data), line_in.strb.eq(merged_strb),
+        line_in.whole.eq(merged_strb == ALL_STROBES), line_in.line.eq(command.line),
         line_in.kind.eq(command.kind), line_in.slot.eq(command.slot),
         b_token_in.port.eq(command.port), b_token_in.id.eq(command.id),
         b_token_in.error.eq(command.kind == Kind.ERROR),
@@ -135,11 +136,15 @@ def build_write_path(ctx):
     with m.FSM(name="dispatch"):
         with m.State("STREAM"):
             cipher = head.kind == Kind.CIPHER
-            partial = cipher & (head.strb != ALL_STROBES)
+            partial = cipher & ~head.whole
+            # Until a partial line needs them, the merge registers follow the FIFO's head: their
+            # enable then waits on no decision (on a large part the decision and its fan-out to
+            # 600 registers did not fit a cycle).
+            with m.If(~merged):
+                m.d.sync += merge.eq(line_out)
             with m.If(head_valid & partial):
                 # Only a line from the FIFO can be partial: the merge registers' line is whole.
                 m.d.comb += lines.r_en.eq(1)
-                m.d.sync += merge.eq(line_out)
                 m.next = "DRAIN"
             with m.Elif(head_valid & cipher):
                 m.d.comb += encrypt.i.valid.eq(write_tweaks.r_rdy)
@@ -178,7 +183,7 @@ def build_write_path(ctx):
                                     ctx.rmw_beat[8 * byte:8 * byte + 8])
                 m.d.sync += rmw_beat.eq(rmw_beat + 1)
                 with m.If(rmw_beat == LINE_BEATS - 1):
-                    m.d.sync += [merge.strb.eq(ALL_STROBES), merged.eq(1)]
+                    m.d.sync += [merge.strb.eq(ALL_STROBES), merge.whole.eq(1), merged.eq(1)]
                     m.next = "STREAM"
 
     # DRAM AW and W, in dispatch order.
