@@ -108,10 +108,7 @@ def build_board(name, *, engine=None, build_dir, seed=1, timeout=None):
     options = ["--report", "report.json", "--timing-allow-fail", "--seed", str(seed)]
     if board.family == "ecp5":
         options += ["--router", "router2"]      # router1 takes ~8x longer here for the same Fmax (docs/synthesis.md)
-    overrides = {"nextpnr_opts": " ".join(options)}
-    if board.family == "ice40":
-        overrides["synth_opts"] = "-spram"      # the 64-bit DRAM rows into the UP5K's four SPRAMs
-    plan = platform.prepare(top, name=_NAME, **overrides)
+    plan = platform.prepare(top, name=_NAME, nextpnr_opts=" ".join(options))
     plan.extract(build_dir)
     script = build_dir / f"build_{_NAME}.sh"
     started = time.monotonic()

@@ -8,10 +8,12 @@ OSCILLATOR_HZ = 12e6
 
 #: The memory system on the iCE40UP5K (5,280 LUT4, 30 EBR of 4 kbit, 4 SPRAM of 256 kbit): the
 #: compact engine, no cache, the unit's queues at their shortest, four key slots, and the 128 KiB
-#: of SPRAM (four 16-bit blocks side by side, so 8-byte rows) as DRAM.
+#: of SPRAM (four 16-bit blocks side by side, so 8-byte rows) as DRAM, instantiated: Yosys's
+#: ``-spram`` did not map the rows to them (it chose 256 EBR; docs/fpga.md).
 ICEBREAKER_SYSTEM = dict(
     engine="compact", key_bits=128, slots=4, address_width=24, cbit_position=23,
     max_reads=2, max_writes=2, cache_bytes=0, memory_bytes=131072, memory_row_bytes=8,
+    memory_storage="ice40_spram",
 )
 
 

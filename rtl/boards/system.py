@@ -22,6 +22,8 @@ class BridgedSystem(wiring.Component):
         Block RAM behind the unit (addresses wrap at it).
     memory_row_bytes : 16 or 8
         The RAM's width (:class:`~sevlab.rtl.bram.AXIBlockRAM`'s ``row_bytes``).
+    memory_storage : "memory" or "ice40_spram"
+        Where the RAM's rows are (:class:`~sevlab.rtl.bram.AXIBlockRAM`'s ``storage``).
     **system_parameters
         Passed to :class:`~sevlab.rtl.memsys.MemorySystem` (``cache_bytes``, ``engine``, ...).
 
@@ -31,11 +33,11 @@ class BridgedSystem(wiring.Component):
         The bridge's bytes.
     """
 
-    def __init__(self, *, memory_bytes=65536, memory_row_bytes=16, **system_parameters):
+    def __init__(self, *, memory_bytes=65536, memory_row_bytes=16, memory_storage="memory", **system_parameters):
         self.system = MemorySystem(**system_parameters)
         self.bridge = SerialBridge(address_width=self.system.address_width, id_width=self.system.id_width,
                                    asid_width=self.system.asid_width)
-        self.memory = AXIBlockRAM(size_bytes=memory_bytes, row_bytes=memory_row_bytes,
+        self.memory = AXIBlockRAM(size_bytes=memory_bytes, row_bytes=memory_row_bytes, storage=memory_storage,
                                   address_width=self.system.address_width,
                                   id_width=len(self.system.dram.arid), backdoor=True)
         super().__init__({"rx": In(stream.Signature(8)), "tx": Out(stream.Signature(8))})

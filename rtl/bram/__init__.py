@@ -1,3 +1,4 @@
-from .axi_ram import AXIBlockRAM
+from .axi_ram import STORAGES, AXIBlockRAM
+from .spram import ICE40SPRAM
 
-__all__ = ["AXIBlockRAM"]
+__all__ = ["AXIBlockRAM", "ICE40SPRAM", "STORAGES"]

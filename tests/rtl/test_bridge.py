@@ -52,6 +52,10 @@ async def _scenario(machine):
 SYSTEMS = {
     "cached": (CACHED, lambda: _system(CACHED)),
     **{name: (board_config(name), lambda board=board: BridgedSystem(**board.system)) for name, board in BOARDS.items()},
+    # The iCEBreaker's system with its rows in a Memory instead of the SPRAMs' model: the block
+    # RAM passes the same checks on either storage.
+    "icebreaker-memory": (board_config("icebreaker"),
+                          lambda: BridgedSystem(**(BOARDS["icebreaker"].system | {"memory_storage": "memory"}))),
 }
 
 
