@@ -13,7 +13,7 @@ See ``rtl/aes/README.md`` for how the round and key-schedule steps are split aro
 from amaranth.hdl import Cat, Mux, Signal
 
 __all__ = [
-    "RCON", "split_bytes", "split_words", "shift_rows", "inv_shift_rows", "mix_columns",
+    "RCON", "split_bytes", "split_words", "shift_rows", "inv_shift_rows", "xtime", "mix_column", "mix_columns",
     "inv_mix_prestep",
     "wire", "sbox_address", "round_after_sbox", "key_sbox_word", "key_step", "round_key",
     "initial_round_key", "select", "rounds_for", "schedule_constants",
@@ -52,29 +52,29 @@ def inv_shift_rows(b):
     return [b[r + 4 * ((c - r) % 4)] for c in range(4) for r in range(4)]
 
 
-def _xtime(byte):
+def xtime(byte):
     # Multiply by x modulo x^8 + x^4 + x^3 + x + 1. Written to use ``byte`` twice, not nine
     # times as bit slicing and replication would (each use is a copy, see above).
     return ((byte << 1) ^ ((byte >> 7) * 0x11B))[:8]
 
 
-def _mix_column(a):
+def mix_column(a):
     total = a[0] ^ a[1] ^ a[2] ^ a[3]
-    return [a[i] ^ total ^ _xtime(a[i] ^ a[(i + 1) % 4]) for i in range(4)]
+    return [a[i] ^ total ^ xtime(a[i] ^ a[(i + 1) % 4]) for i in range(4)]
 
 
 def _inv_mix_prestep(a):
     # InvMixColumns = MixColumns after multiplying each column by {04}x^2 + {05} (the Rijndael
     # book's decomposition), so both directions share the MixColumns network.
-    u = _xtime(_xtime(a[0] ^ a[2]))
-    v = _xtime(_xtime(a[1] ^ a[3]))
+    u = xtime(xtime(a[0] ^ a[2]))
+    v = xtime(xtime(a[1] ^ a[3]))
     return [a[0] ^ u, a[1] ^ v, a[2] ^ u, a[3] ^ v]
 
 
 def mix_columns(b):
     """MixColumns on a list of 16 bytes, which should be slices of signals (each is used five
     times, and each use is a copy)."""
-    return [x for c in range(4) for x in _mix_column(b[4 * c:4 * c + 4])]
+    return [x for c in range(4) for x in mix_column(b[4 * c:4 * c + 4])]
 
 
 def inv_mix_prestep(b):

@@ -7,14 +7,19 @@ import random
 
 import pytest
 
-from sevlab.rtl.aes import AESCompact, AESPipelined
+from amaranth.sim import Simulator
+
+from sevlab.rtl.aes import AESCompact, AESNarrow, AESPipelined
 from sevlab.rtl.aes.expander import AESKeyExpander
 from sevlab.sim.engines import AESJob, run_aes_amaranth, run_aes_model
 from sevlab.sim.model import AESAVS_FILES, FIPS197_EXAMPLES, aes_decryption_key, load_aesavs
 from sevlab.sim.streams import run_stream
 
-ENGINES = ["pipelined", "compact"]
+ENGINES = ["pipelined", "compact", "narrow"]
 KEY_BITS = [128, 256]
+# The narrow engine's cycles a block: six a round and two more; AES-256 turns its key window
+# for four cycles first (when the engine can decrypt).
+NARROW_CYCLES = {128: 6 * 10 + 2, 256: 6 * 14 + 2 + 4}
 
 
 def vector_jobs(vectors):
@@ -145,6 +150,80 @@ def test_compact_takes_nr_cycles_a_block(key_bits):
 
 
 @pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_narrow_takes_its_interval_a_block(key_bits):
+    rng = random.Random(f"narrow-{key_bits}")
+    jobs = [AESJob(rng.randbytes(key_bits // 8), rng.randbytes(16), n % 2 == 0)
+            for n in range(6)]
+    results, run = run_aes_amaranth(jobs, engine="narrow", key_bits=key_bits)
+    assert results == run_aes_model(jobs)
+    cycles = NARROW_CYCLES[key_bits]
+    assert run.latency == cycles, f"latency {run.latency} cycles, expected {cycles}"
+    # A new block goes in as the previous result comes out.
+    assert run.cycles == cycles * len(jobs) + 1, \
+        f"{len(jobs)} blocks took {run.cycles} cycles, expected {cycles} each"
+
+
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_narrow_encrypt_only(key_bits):
+    rng = random.Random(f"narrow-encrypt-{key_bits}")
+    keys = [rng.randbytes(key_bits // 8) for _ in range(10)]
+    blocks = [rng.randbytes(16) for _ in keys]
+    dut = AESNarrow(key_bits=key_bits, direction="encrypt")
+    run = run_stream(dut, dut.i, dut.o,
+                     [{"block": int.from_bytes(b, "little"), "key": int.from_bytes(k, "little")}
+                      for k, b in zip(keys, blocks)],
+                     idle=0.3, backpressure=0.3, seed=3, max_cycles=200 * len(keys))
+    expected = run_aes_model([AESJob(k, b) for k, b in zip(keys, blocks)])
+    for n, (out, want) in enumerate(zip(run.outputs, expected)):
+        got = int(out.block).to_bytes(16, "little")
+        assert got == want, f"block {n}: got {got.hex()}, expected {want.hex()}"
+    assert len(run.outputs) == len(keys)
+    # No key window to turn when the engine cannot decrypt.
+    assert dut.latency == 6 * dut.rounds + 2
+
+
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_narrow_samples_the_request_only_when_taken(key_bits):
+    # The caller may change (or drop) block, key, direction and tag as soon as a request is
+    # taken: the engine copied them.
+    rng = random.Random(f"narrow-sample-{key_bits}")
+    jobs = [AESJob(rng.randbytes(key_bits // 8), rng.randbytes(16), n % 2 == 1) for n in range(4)]
+    expected = run_aes_model(jobs)
+    dut = AESNarrow(key_bits=key_bits, tag_shape=8)
+    results = []
+
+    async def testbench(ctx):
+        for n, job in enumerate(jobs):
+            key = aes_decryption_key(job.key) if job.decrypt else job.key
+            ctx.set(dut.i.payload, {"block": int.from_bytes(job.block, "little"),
+                                    "key": int.from_bytes(key, "little"),
+                                    "decrypt": job.decrypt, "tag": n})
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+            ctx.set(dut.i.payload, {"block": rng.getrandbits(128), "key": rng.getrandbits(key_bits),
+                                    "decrypt": not job.decrypt, "tag": 0xFF})
+            ctx.set(dut.o.ready, 1)
+            for _ in range(2 * dut.latency):
+                _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+                if valid:
+                    results.append((int(payload.block).to_bytes(16, "little"), int(payload.tag)))
+                    break
+            ctx.set(dut.o.ready, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert dut.latency == dut.interval == NARROW_CYCLES[key_bits], \
+        f"latency {dut.latency}, interval {dut.interval}, measured {NARROW_CYCLES[key_bits]}"
+    assert len(results) == len(jobs), f"{len(results)} results for {len(jobs)} blocks"
+    for n, ((got, tag), want) in enumerate(zip(results, expected)):
+        assert got == want, f"block {n} ({jobs[n]}): got {got.hex()}, expected {want.hex()}"
+        assert tag == n, f"block {n}: tag {tag}"
+
+
+@pytest.mark.parametrize("key_bits", KEY_BITS)
 def test_expander_gives_the_decryption_start(key_bits):
     rng = random.Random(key_bits)
     keys = [rng.randbytes(key_bits // 8) for _ in range(6)]
@@ -164,3 +243,7 @@ def test_bad_parameters_are_named(half_built_components):
         AESPipelined(direction="sideways")
     with pytest.raises(ValueError, match="64"):
         AESCompact(key_bits=64)
+    with pytest.raises(ValueError, match="192"):
+        AESNarrow(key_bits=192)
+    with pytest.raises(ValueError, match="decrypt"):
+        AESNarrow(direction="decrypt")
