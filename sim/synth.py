@@ -114,7 +114,9 @@ _CELL_KINDS = {
         "MULT18X18D": "dsp", "ALU54B": "dsp",
     },
     "ice40": {
-        "SB_LUT4": "lut4", "SB_RAM40_4K": "bram", "SB_CARRY": "carry", "SB_SPRAM256KA": "spram",
+        # The EBR in its four clock-edge variants (NR: read on the falling edge, NW: write).
+        "SB_LUT4": "lut4", "SB_RAM40_4K": "bram", "SB_RAM40_4KNR": "bram", "SB_RAM40_4KNW": "bram",
+        "SB_RAM40_4KNRNW": "bram", "SB_CARRY": "carry", "SB_SPRAM256KA": "spram",
         "SB_MAC16": "dsp",
     },
 }
@@ -891,7 +893,7 @@ def add_arguments(parser):
     boards = parser.add_argument_group("boards (docs/fpga.md)")
     boards.add_argument("--board", metavar="NAME",
                         help="build a board's bitstream and report it: ulx3s-85f or icebreaker")
-    boards.add_argument("--engine", choices=["pipelined", "compact"],
+    boards.add_argument("--engine", choices=["pipelined", "compact", "narrow"],
                         help="with --board: the AES engine (default: the board's own)")
     boards.add_argument("--json", action="store_true", help="with --board: the report as one JSON line")
     boards.add_argument("--check", action="store_true",

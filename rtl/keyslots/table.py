@@ -3,7 +3,7 @@
 See ``rtl/keyslots/README.md`` for the command sequence and the security countermeasures.
 """
 
-from amaranth.hdl import Signal, Module, Cat
+from amaranth.hdl import Signal, Module, Cat, C, Const, Mux, ClockDomain, ClockSignal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, ReadPort
 from amaranth.lib.wiring import In, Out
@@ -14,7 +14,20 @@ from ..csr import CSRBank, csr_bus_signature
 from ..xts.layouts import xts_key_layout
 from .regmap import KEYSLOT_REGISTERS, KeyOp, KEY_WORDS, SLOT_INDEX_BITS
 
-__all__ = ["KeySlotTable"]
+__all__ = ["KeySlotTable", "KeyRow", "LAYOUTS"]
+
+#: Key memory layouts: ``"entries"`` (one entry per slot, key1 ‖ key1_decrypt ‖ key2) or
+#: ``"rows"`` (one key per row, row ``Cat(which, slot)``; see :class:`KeyRow`).
+LAYOUTS = ("entries", "rows")
+
+
+class KeyRow:
+    """``which`` in a ``"rows"`` table's row address ``Cat(which, slot)``."""
+    KEY1 = 0            # the data key
+    KEY1_DECRYPT = 1    # key1's decryption key (the end of its schedule)
+    KEY2 = 2            # the tweak key
+    STAGING = 3         # slot 0's: the staged key1 words; slot 1's: the staged key2 words
+
 
 
 class KeySlotTable(wiring.Component):
@@ -31,32 +44,52 @@ class KeySlotTable(wiring.Component):
         Number of slots, ASIDs ``0 .. slots - 1``; slot 0 holds the host (SME) key.
     read_ports : int
         Number of ``key_read`` ports (one per cipher path of the unit).
+    layout : "entries" or "rows"
+        ``"entries"``: one memory entry per slot (``xts_key_layout``: key1, its decryption key,
+        key2), read whole. ``"rows"``: one key per row of ``key_bits``, row address
+        ``Cat(which, slot)`` (:class:`KeyRow`), so that the keys fit block RAM; the staged key
+        words live in the spare rows of slots 0 and 1 instead of flip-flops, and key1's
+        decryption key goes from the expander straight into its row. One ``key_read`` port only
+        (the table borrows it while the unit is quiesced); a command quiesces the unit for
+        its whole run (expansion included, about Nr + 5 cycles).
 
     Members
     -------
     csr : In(csr_bus_signature(...))
         The secure port.
     key_read : Out(ReadPort.Signature(...)).array(read_ports)
-        Cipher-side reads of whole entries; no other path reads the key memory.
+        Cipher-side reads of whole entries (``"rows"``: of one key, at ``Cat(which, slot)``);
+        no other path reads the key memory.
     valid : Out(slots)
         Valid bit per slot.
     quiesce_request : Out(1)
     quiesce_grant : In(1)
     """
 
-    def __init__(self, *, key_bits=128, slots=16, read_ports=1):
+    def __init__(self, *, key_bits=128, slots=16, read_ports=1, layout="entries"):
+        if layout not in LAYOUTS:
+            raise ValueError(f"Key memory layout must be one of {LAYOUTS}, not {layout!r}")
+        if layout == "rows" and read_ports != 1:
+            raise ValueError(f"A 'rows' key table has one key_read port, not read_ports={read_ports!r}")
         if key_bits not in (128, 256):
             raise ValueError(f"Key slots hold AES-128 or AES-256 key pairs, not key_bits={key_bits!r}")
         if not isinstance(slots, int) or not 2 <= slots <= (1 << SLOT_INDEX_BITS):
             raise ValueError(f"Slot count must be an integer in 2..{1 << SLOT_INDEX_BITS}, not {slots!r}")
         self._key_bits = key_bits
         self._slots = slots
+        self._layout = layout
         self._bank = CSRBank(KEYSLOT_REGISTERS)
-        self._entry = xts_key_layout(key_bits=key_bits)
-        self._memory = Memory(shape=self._entry, depth=slots, init=[])
+        if layout == "entries":
+            self._entry = xts_key_layout(key_bits=key_bits)
+            self._memory = Memory(shape=self._entry, depth=slots, init=[])
+            read_address_width = ceil_log2(slots)
+        else:
+            self._entry = unsigned(key_bits)
+            self._memory = Memory(shape=self._entry, depth=4 * slots, init=[])
+            read_address_width = 2 + ceil_log2(slots)
         super().__init__({
             "csr": In(csr_bus_signature(KEYSLOT_REGISTERS.address_width)),
-            "key_read": Out(ReadPort.Signature(addr_width=ceil_log2(slots),
+            "key_read": Out(ReadPort.Signature(addr_width=read_address_width,
                                               shape=self._entry)).array(read_ports),
             "valid": Out(slots),
             "quiesce_request": Out(1),
@@ -65,9 +98,16 @@ class KeySlotTable(wiring.Component):
 
     key_bits = property(lambda self: self._key_bits)
     slots = property(lambda self: self._slots)
+    layout = property(lambda self: self._layout)
     memory = property(lambda self: self._memory, doc="The key memory (for white-box tests).")
 
+    def row(self, which, slot):
+        """A ``"rows"`` table's row index of key ``which`` (:class:`KeyRow`) of ``slot``."""
+        return which | slot << 2
+
     def elaborate(self, platform):
+        if self._layout == "rows":
+            return self._elaborate_rows()
         m = Module()
         m.submodules.bank = bank = self._bank
         wiring.connect(m, wiring.flipped(self.csr), bank.bus)
@@ -163,6 +203,180 @@ class KeySlotTable(wiring.Component):
                         self.valid.bit_select(target, 1).eq(installing),
                         decryption_key.eq(0),
                     ]
+                    m.next = "IDLE"
+        m.d.comb += fsm_idle.eq(fsm.ongoing("IDLE"))
+        busy = ~fsm_idle
+        m.d.comb += status_busy.r_data.eq(busy)
+        with m.If(command.w_stb & busy):
+            m.d.sync += error.eq(1)
+        return m
+
+    def _elaborate_rows(self):
+        m = Module()
+        m.submodules.bank = bank = self._bank
+        wiring.connect(m, wiring.flipped(self.csr), bank.bus)
+        key_bits = self._key_bits
+        words = key_bits // 32
+        slot_bits = ceil_log2(self._slots)
+
+        def row(which, slot):
+            return Cat(C(which, 2), slot)
+
+        staging_rows = (row(KeyRow.STAGING, C(0, slot_bits)), row(KeyRow.STAGING, C(1, slot_bits)))
+
+        # SEC_CM: KEYSLOTS.KEY.SW_UNREADABLE
+        # The key memory has a write port and one read port, the cipher's, which the table only
+        # borrows (to copy the staged keys) while the unit is quiesced: no register reads it.
+        m.submodules.memory = memory = self._memory
+        # Writes land on the falling edge: the read port (rising edge) and the write port never
+        # meet at one row (see below), and on two clock edges Yosys does not wrap the block RAM
+        # in read-first logic (~260 flip-flops for 128-bit rows) to define a collision.
+        m.domains.key_write = key_write = ClockDomain("key_write", clk_edge="neg", local=True,
+                                                     reset_less=True)
+        m.d.comb += key_write.clk.eq(ClockSignal("sync"))
+        write = memory.write_port(granularity=32, domain="key_write")
+        read = memory.read_port()
+        (port,) = self.key_read
+        own_read = Signal()                 # the table reads (the unit is quiesced)
+        own_address = Signal(len(read.addr))
+        # The read and the write port never meet at one row: the unit's reads never reach a
+        # staging row (which = 3 reads key2), the table writes a slot's rows only while it reads
+        # a staging row itself, and writes a staging row only while the unit has the read
+        # port. Yosys sees that, and needs no read-first logic (~260 flip-flops) around the
+        # block RAM.
+        unit_address = Signal(len(read.addr))
+        m.d.comb += [
+            unit_address.eq(port.addr),
+            unit_address[:2].eq(Mux(port.addr[:2] == KeyRow.STAGING, KeyRow.KEY2, port.addr[:2])),
+            read.addr.eq(Mux(own_read, own_address, unit_address)),
+            read.en.eq(own_read | port.en),
+            port.data.eq(read.data),
+        ]
+        all_words = Const((1 << words) - 1, words)
+
+        # The staged words are written into the staging rows, a word at a time (write-only,
+        # frozen while a command runs). SEC_CM: KEYSLOTS.STAGING.CLEAR: "clearing" marks both
+        # staging rows to be zeroed: each is written with zeros in the next cycle the write
+        # port is free, or with zeros and the new word if a word is written to it first, so a
+        # word written after a clear never sits beside an old one.
+        clear_pending = Signal(2)
+        clear_staging = Signal()
+        fsm_idle = Signal()
+        fsm_write = Signal()                # the command FSM writes a slot row this cycle
+        fsm_write_address = Signal(len(write.addr))
+        fsm_write_data = Signal(key_bits)
+        # A staged word reaches its row a cycle after its register write: the secure port's
+        # decode is too long a path for the half cycle before the falling edge.
+        word_write = Signal()
+        word_target = Signal()              # 0: staged key1, 1: staged key2
+        word_index = Signal(range(words))
+        word_data = Signal(32)
+        m.d.sync += word_write.eq(0)
+        for n in range(words):
+            for target, name in enumerate(("KEY1", "KEY2")):
+                field = bank.field(f"{name}_{n}", "word")
+                with m.If(field.w_stb & fsm_idle):
+                    m.d.sync += [word_write.eq(1), word_target.eq(target), word_index.eq(n),
+                                 word_data.eq(field.w_data)]
+        with m.If(fsm_write):
+            m.d.comb += [write.addr.eq(fsm_write_address), write.data.eq(fsm_write_data),
+                         write.en.eq(all_words)]
+        with m.Elif(word_write):
+            m.d.comb += [
+                write.addr.eq(Mux(word_target, staging_rows[1], staging_rows[0])),
+                write.data.eq(word_data << (word_index * 32)),
+                write.en.eq(Mux(clear_pending.bit_select(word_target, 1), all_words,
+                                C(1, words) << word_index)),
+            ]
+            m.d.sync += clear_pending.bit_select(word_target, 1).eq(0)
+        with m.Elif(clear_pending.any() & ~own_read):
+            first = ~clear_pending[0]
+            m.d.comb += [write.addr.eq(Mux(first, staging_rows[1], staging_rows[0])),
+                         write.data.eq(0), write.en.eq(all_words)]
+            m.d.sync += clear_pending.bit_select(first, 1).eq(0)
+        with m.If(clear_staging):
+            m.d.sync += clear_pending.eq(0b11)
+
+        slot_index = bank.field("KEY_SLOT", "index").data
+        command = bank.field("KEY_COMMAND", "op")
+        status_busy = bank.field("KEY_STATUS", "busy")
+        status_valid = bank.field("KEY_STATUS", "slot_valid")
+        status_error = bank.field("KEY_STATUS", "error")
+        m.d.comb += status_valid.r_data.eq(
+            (slot_index < self._slots) & self.valid.bit_select(slot_index[:slot_bits], 1))
+
+        m.submodules.expander = expander = AESKeyExpander(key_bits=key_bits)
+        target = Signal(range(self._slots))
+        installing = Signal()
+        wipe_row = Signal(2)
+        error = Signal()
+        m.d.comb += status_error.r_data.eq(error)
+
+        with m.FSM(name="command") as fsm:
+            with m.State("IDLE"):
+                with m.If(command.w_stb):
+                    known = (command.w_data == KeyOp.INSTALL) | (command.w_data == KeyOp.WIPE)
+                    with m.If(known & (slot_index < self._slots)):
+                        m.d.sync += [
+                            error.eq(0),
+                            target.eq(slot_index),
+                            installing.eq(command.w_data == KeyOp.INSTALL),
+                            wipe_row.eq(0),
+                        ]
+                        m.next = "QUIESCE"
+                    with m.Else():
+                        m.d.sync += error.eq(1)
+                        m.d.comb += clear_staging.eq(1)
+            with m.State("QUIESCE"):
+                # Everything after this waits for the drain: the table borrows the unit's key
+                # read port, and the staging rows must be clear of an earlier clear.
+                m.d.comb += self.quiesce_request.eq(1)
+                with m.If(self.quiesce_grant & ~clear_pending.any()):
+                    with m.If(installing):
+                        m.next = "READ_KEY1"
+                    with m.Else():
+                        m.next = "WIPE"
+            with m.State("READ_KEY1"):
+                m.d.comb += [self.quiesce_request.eq(1), own_read.eq(1), own_address.eq(staging_rows[0])]
+                m.next = "EXPAND"
+            with m.State("EXPAND"):
+                # The staged key1 is on the read port: into the expander and into its row.
+                m.d.comb += [
+                    self.quiesce_request.eq(1), own_read.eq(1), own_address.eq(staging_rows[0]),
+                    expander.i.valid.eq(1),
+                    expander.i.payload.key.eq(read.data),
+                ]
+                with m.If(expander.i.ready):
+                    m.d.comb += [fsm_write.eq(1), fsm_write_address.eq(row(KeyRow.KEY1, target)),
+                                 fsm_write_data.eq(read.data)]
+                    m.next = "EXPANDING"
+            with m.State("EXPANDING"):
+                # Meanwhile the read port turns to the staged key2.
+                m.d.comb += [self.quiesce_request.eq(1), own_read.eq(1), own_address.eq(staging_rows[1]),
+                             expander.o.ready.eq(1)]
+                with m.If(expander.o.valid):
+                    m.d.comb += [fsm_write.eq(1), fsm_write_address.eq(row(KeyRow.KEY1_DECRYPT, target)),
+                                 fsm_write_data.eq(expander.o.payload.decryption_key)]
+                    m.next = "COPY_KEY2"
+            with m.State("COPY_KEY2"):
+                m.d.comb += [
+                    self.quiesce_request.eq(1), own_read.eq(1), own_address.eq(staging_rows[1]),
+                    fsm_write.eq(1), fsm_write_address.eq(row(KeyRow.KEY2, target)),
+                    fsm_write_data.eq(read.data),
+                    clear_staging.eq(1),
+                ]
+                m.d.sync += self.valid.bit_select(target, 1).eq(1)
+                m.next = "IDLE"
+            with m.State("WIPE"):
+                # SEC_CM: KEYSLOTS.KEY.WIPE
+                # A wipe writes zeros over the slot's three rows (key1, its decryption key, key2).
+                m.d.comb += [self.quiesce_request.eq(1), fsm_write.eq(1), own_read.eq(1),
+                             own_address.eq(staging_rows[0]),
+                             fsm_write_address.eq(Cat(wipe_row, target)), fsm_write_data.eq(0)]
+                m.d.sync += wipe_row.eq(wipe_row + 1)
+                with m.If(wipe_row == KeyRow.KEY2):
+                    m.d.comb += clear_staging.eq(1)
+                    m.d.sync += self.valid.bit_select(target, 1).eq(0)
                     m.next = "IDLE"
         m.d.comb += fsm_idle.eq(fsm.ongoing("IDLE"))
         busy = ~fsm_idle

@@ -14,13 +14,18 @@ from ..cache import CACHE_REGISTERS, CacheOp, WriteBackCache
 from ..cache.regmap import MAINT_ADDRESS_WIDTH
 from ..csr import CSRBank, CSRDecoder, csr_bus_signature
 from ..meu import MemoryEncryptionUnit
+from ..meu_small import SmallEncryptionUnit
 from .regmap import SECURE_ADDRESS_WIDTH, SYSTEM_REGISTERS, SYSTEM_WINDOW, UNIT_WINDOW
 
-__all__ = ["MemorySystem"]
+__all__ = ["MemorySystem", "UNITS"]
+
+#: The encryption units a memory system can hold, by name (``MemorySystem(unit=...)``).
+UNITS = {"standard": MemoryEncryptionUnit, "small": SmallEncryptionUnit}
 
 
 class MemorySystem(wiring.Component):
-    """:class:`~sevlab.rtl.cache.WriteBackCache` and :class:`~sevlab.rtl.meu.MemoryEncryptionUnit`.
+    """:class:`~sevlab.rtl.cache.WriteBackCache` and an encryption unit
+    (:class:`~sevlab.rtl.meu.MemoryEncryptionUnit` or :class:`~sevlab.rtl.meu_small.SmallEncryptionUnit`).
 
     Parameters
     ----------
@@ -28,8 +33,12 @@ class MemorySystem(wiring.Component):
         Cache capacity; 0 builds the cache-less system (the bare unit, for its benchmarks), whose
         WBINVD and CLFLUSH do nothing but count.
     cache_ways : int
+    unit : "standard" or "small"
+        :class:`~sevlab.rtl.meu.MemoryEncryptionUnit` (the default) or
+        :class:`~sevlab.rtl.meu_small.SmallEncryptionUnit` (one request at a time, for small
+        FPGAs; same ports, registers and behaviour).
     **unit_parameters
-        Passed to :class:`~sevlab.rtl.meu.MemoryEncryptionUnit`.
+        Passed to the unit.
 
     Members
     -------
@@ -45,8 +54,11 @@ class MemorySystem(wiring.Component):
         The cores' cache maintenance (``rtl/cache/regmap.py``).
     """
 
-    def __init__(self, *, cache_bytes=8192, cache_ways=4, **unit_parameters):
-        self._unit = MemoryEncryptionUnit(**unit_parameters)
+    def __init__(self, *, cache_bytes=8192, cache_ways=4, unit="standard", **unit_parameters):
+        if unit not in UNITS:
+            raise ValueError(f"Unit must be one of {sorted(UNITS)}, not {unit!r}")
+        self._unit_name = unit
+        self._unit = UNITS[unit](**unit_parameters)
         self._cache = None
         if cache_bytes:
             self._cache = WriteBackCache(size_bytes=cache_bytes, ways=cache_ways,
@@ -63,6 +75,7 @@ class MemorySystem(wiring.Component):
         })
 
     unit = property(lambda self: self._unit)
+    unit_name = property(lambda self: self._unit_name)
     cache = property(lambda self: self._cache)
     # The unit's parameters, for code that only needs to know what it is talking to.
     address_width = property(lambda self: self._unit.address_width)

@@ -38,7 +38,7 @@ def system_from_params(params):
         cache_bytes=params["cache_bytes"], cache_ways=params["cache_ways"],
         key_bits=params["key_bits"], slots=params["slots"], engine=params["engine"],
         address_width=params["address_width"], cbit_position=params["cbit_position"],
-        min_sev_asid=params["min_sev_asid"])
+        min_sev_asid=params["min_sev_asid"], unit=params["unit"])
 
 
 def strobe_runs(strobe, length):
@@ -288,7 +288,7 @@ class CocotbMachine(Machine):
         """
         c = self.config
         params = {"cache_bytes": c.cache_bytes, "cache_ways": c.cache_ways, "key_bits": c.key_bits,
-                  "slots": c.slots, "engine": c.engine, "address_width": c.address_width,
+                  "slots": c.slots, "engine": c.engine, "unit": c.unit, "address_width": c.address_width,
                   "cbit_position": c.cbit_position, "min_sev_asid": c.min_sev_asid}
         self._build_dir.mkdir(parents=True, exist_ok=True)
         verilog = export_verilog(system_from_params(params), build_dir=self._build_dir,

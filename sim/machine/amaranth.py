@@ -164,7 +164,7 @@ class AmaranthMachine(Machine):
     def __init__(self, config, *, stall=0.0, seed=0, vcd=None, wait_limit=100_000):
         self.config = config
         self.dut = MemorySystem(
-            cache_bytes=config.cache_bytes, cache_ways=config.cache_ways,
+            cache_bytes=config.cache_bytes, cache_ways=config.cache_ways, unit=config.unit,
             key_bits=config.key_bits, slots=config.slots, engine=config.engine,
             address_width=config.address_width, cbit_position=config.cbit_position,
             min_sev_asid=config.min_sev_asid)

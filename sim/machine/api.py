@@ -41,6 +41,9 @@ class MachineConfig:
     #: DRAM behind the unit: None is the simulated DRAM, which holds any address; a board's
     #: block RAM wraps at its size, and the host's memory map keeps within it.
     memory_bytes: int | None = None
+    #: The encryption unit: "standard" (rtl/meu) or "small" (rtl/meu_small, one request at a
+    #: time, for small FPGAs; it takes engine="compact" or "narrow").
+    unit: str = "standard"
 
     @property
     def asid_limit(self):

@@ -34,7 +34,8 @@ def board_config(name):
     system = BOARDS[name].system
     return MachineConfig(key_bits=system["key_bits"], slots=system["slots"], engine=system["engine"],
                          address_width=system["address_width"], cbit_position=system["cbit_position"],
-                         cache_bytes=system["cache_bytes"], memory_bytes=system["memory_bytes"])
+                         cache_bytes=system["cache_bytes"], memory_bytes=system["memory_bytes"],
+                         unit=system.get("unit", "standard"))
 
 
 def open_board(*, board, port, baud=1_000_000):

@@ -39,10 +39,10 @@ def check_against_model(config, plan, got):
 
 @pytest.mark.parametrize("simulator", [
     "icarus", pytest.param("verilator", marks=pytest.mark.extended)])
-@pytest.mark.parametrize("engine", ["pipelined", "compact"])
-def test_random_traffic_matches_the_model(engine, simulator, cosim_dir):
+@pytest.mark.parametrize("unit, engine", [("standard", "pipelined"), ("standard", "compact"), ("small", "narrow")])
+def test_random_traffic_matches_the_model(unit, engine, simulator, cosim_dir):
     require_simulator(simulator)
-    config = MachineConfig(engine=engine, cache_bytes=0)
+    config = MachineConfig(engine=engine, cache_bytes=0, unit=unit)
     plan = TrafficPlan(transactions=80 if simulator == "icarus" else 600, seed=31)
     got = traffic(simulator, config, plan, build_dir=cosim_dir, quiet=True)
     check_against_model(config, plan, got)
@@ -53,7 +53,7 @@ def test_refused_bursts(cache_bytes, cosim_dir):
     """The unit refuses them (and counts them); with a cache in front, the cache does."""
     require_simulator("icarus")
     params = {"cache_bytes": cache_bytes, "cache_ways": 4, "key_bits": 128, "slots": 16,
-              "engine": "compact", "address_width": 48, "cbit_position": 47, "min_sev_asid": 1}
+              "engine": "compact", "unit": "standard", "address_width": 48, "cbit_position": 47, "min_sev_asid": 1}
     verilog = export_verilog(system_from_params(params), build_dir=cosim_dir,
                              name=f"memsys_refused_bursts_{cache_bytes}")
     run_cocotb(verilog=verilog, test_module=COCOTB_MODULE, testcase="refused_bursts",

@@ -14,6 +14,9 @@ from sevlab.sim.model.xts import xts_decrypt, xts_encrypt
 
 # Compact engine: the key slots do not depend on the engine, and it simulates 3x faster.
 CONFIG = MachineConfig(engine="compact", cache_bytes=0)
+# The small unit (rtl/meu_small) holds the table in its "rows" layout (keys in block RAM).
+ROWS_CONFIG = MachineConfig(engine="compact", cache_bytes=0, unit="small")
+BOTH_LAYOUTS = pytest.mark.parametrize("config", [CONFIG, ROWS_CONFIG], ids=["entries", "rows"])
 CBIT = 1 << CONFIG.cbit_position
 KEY1 = bytes(range(0x10, 0x20))
 KEY2 = bytes(range(0x80, 0x90))
@@ -28,7 +31,8 @@ def on_rtl(scenario, config=CONFIG):
     return result
 
 
-def test_install_query_wipe():
+@BOTH_LAYOUTS
+def test_install_query_wipe(config):
     async def scenario(machine):
         keys = KeySlotDriver(machine)
         seen = [await keys.valid(3)]
@@ -39,10 +43,11 @@ def test_install_query_wipe():
         seen.append(await keys.valid(3))
         return seen
 
-    assert on_rtl(scenario) == [False, True, False, False]
+    assert on_rtl(scenario, config) == [False, True, False, False]
 
 
-def test_refused_commands_report_an_error_and_change_nothing():
+@BOTH_LAYOUTS
+def test_refused_commands_report_an_error_and_change_nothing(config):
     async def scenario(machine):
         keys = KeySlotDriver(machine)
         await keys.install(2, KEY1, KEY2)
@@ -61,13 +66,14 @@ def test_refused_commands_report_an_error_and_change_nothing():
         errors.append((await keys.read("KEY_STATUS"))["error"])
         return errors, await keys.valid(2), await keys.valid(3)
 
-    errors, valid_2, valid_3 = on_rtl(scenario)
+    errors, valid_2, valid_3 = on_rtl(scenario, config)
     assert errors == [1, 1], "an unknown op and a command while busy are refused"
     assert valid_2, "a refused command changes nothing"
     assert valid_3, "the install that was accepted ran; the wipe refused while busy did not"
 
 
-def test_sec_cm_keyslots_key_sw_unreadable():
+@BOTH_LAYOUTS
+def test_sec_cm_keyslots_key_sw_unreadable(config):
     """No register returns a key word: staged words read as zero, nothing else holds them."""
     words = {int.from_bytes(key[n:n + 4], "little") for key in (KEY1, KEY2) for n in range(0, 16, 4)}
 
@@ -81,7 +87,7 @@ def test_sec_cm_keyslots_key_sw_unreadable():
         installed = [await machine.csr_read(address) for address in range(64)]
         return staged, installed
 
-    staged, installed = on_rtl(scenario)
+    staged, installed = on_rtl(scenario, config)
     for when, values in (("staged", staged), ("installed", installed)):
         leaked = [(address, value) for address, value in enumerate(values) if value in words]
         assert not leaked, f"key words readable on the secure port ({when}): {leaked}"
@@ -107,7 +113,8 @@ def test_sec_cm_keyslots_key_wipe():
     assert isinstance(refused, BusError)
 
 
-def test_sec_cm_keyslots_staging_clear():
+@BOTH_LAYOUTS
+def test_sec_cm_keyslots_staging_clear(config):
     """Staged key words are zeroed after a command: a second install without new words
     installs the all-zero key pair, not the previous key."""
     async def scenario(machine):
@@ -121,7 +128,7 @@ def test_sec_cm_keyslots_staging_clear():
         await machine.write_line(0x8000 | CBIT, bytes(range(64)), asid=2)
         return await machine.dram_read(0x8000, 64)
 
-    stored = on_rtl(scenario)
+    stored = on_rtl(scenario, config)
     zero_key = bytes(32)
     assert stored == xts_encrypt(zero_key, line_tweak(0x8000), bytes(range(64)))
 
@@ -157,6 +164,9 @@ def test_sec_cm_keyslots_slot_atomic_update():
 def test_builds_with_509_slots(key_bits):
     table = KeySlotTable(key_bits=key_bits, slots=509, read_ports=1)
     assert "key_read__0__data" in rtlil.convert(table)
+    rows = KeySlotTable(key_bits=key_bits, slots=509, layout="rows")
+    assert rows.memory.depth == 4 * 509 and rows.memory.shape.width == key_bits
+    assert "key_read__0__data" in rtlil.convert(rows)
     unit = MemoryEncryptionUnit(engine="compact", slots=509, key_bits=key_bits)
     assert unit.asid_width == 9
     rtlil.convert(unit)
@@ -167,6 +177,10 @@ def test_parameters_are_checked(half_built_components):
         KeySlotTable(slots=2000)
     with pytest.raises(ValueError, match="not key_bits=192"):
         KeySlotTable(key_bits=192)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        KeySlotTable(layout="columns")
+    with pytest.raises(ValueError, match="one key_read port"):
+        KeySlotTable(layout="rows", read_ports=2)
 
 
 def test_a_key_command_waits_for_read_modify_writes_in_flight():
@@ -190,3 +204,45 @@ def test_a_key_command_waits_for_read_modify_writes_in_flight():
     expected = bytes(4) + b"\x5A" * 8 + bytes(52)
     for line in lines:
         assert xts_decrypt(KEY1 + KEY2, line_tweak(line), stored[line]) == expected
+
+
+def test_rows_a_word_staged_right_after_a_refused_command_is_kept():
+    """"rows" layout: a refused command zeroes the staging rows over the next cycles; a key word
+    written in between lands beside zeros, not beside the old staged words."""
+    async def scenario(machine):
+        keys = KeySlotDriver(machine)
+        await UnitDriver(machine).configure(sme_enable=True)
+        await keys.write("KEY_SLOT", index=1)
+        for n in range(4):          # stale words that the refused command must clear
+            await keys.write(f"KEY1_{n}", word=0xFFFF_FFFF)
+            await keys.write(f"KEY2_{n}", word=0xFFFF_FFFF)
+        await keys.write("KEY_COMMAND", op=3)                    # refused: clears staging
+        await keys.write("KEY1_0", word=0x0403_0201)             # at once, while the clear runs
+        await keys.write("KEY2_3", word=0x1413_1211)
+        await keys.write("KEY_COMMAND", op=1)
+        while (await keys.read("KEY_STATUS"))["busy"]:
+            pass
+        await machine.write_line(0x8000 | CBIT, bytes(range(64)), asid=1)
+        return await machine.dram_read(0x8000, 64)
+
+    stored = on_rtl(scenario, ROWS_CONFIG)
+    key1 = bytes([1, 2, 3, 4]) + bytes(12)
+    key2 = bytes(12) + bytes([0x11, 0x12, 0x13, 0x14])
+    assert stored == xts_encrypt(key1 + key2, line_tweak(0x8000), bytes(range(64)))
+
+
+def test_rows_keys_live_one_per_row():
+    """"rows" layout: key1, its decryption key and key2 each in their row Cat(which, slot)."""
+    from sevlab.rtl.keyslots.table import KeyRow
+    from sevlab.sim.model.aes import aes_decryption_key
+
+    async def scenario(machine):
+        await KeySlotDriver(machine).install(3, KEY1, KEY2)
+        table = machine.dut.unit.keyslots
+        return [await machine.peek(table.memory.data[table.row(which, 3)])
+                for which in (KeyRow.KEY1, KeyRow.KEY1_DECRYPT, KeyRow.KEY2, KeyRow.STAGING)]
+
+    key1, decrypt, key2, spare = on_rtl(scenario, ROWS_CONFIG)
+    assert key1 == int.from_bytes(KEY1, "little") and key2 == int.from_bytes(KEY2, "little")
+    assert decrypt == int.from_bytes(aes_decryption_key(KEY1), "little")
+    assert spare == 0
