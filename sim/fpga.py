@@ -95,13 +95,15 @@ def _environment(family):
     return env
 
 
-def build_board(name, *, engine=None, build_dir, seed=1, timeout=None):
-    """Synthesize, place, route and pack board ``name``'s top; return a :class:`BoardReport`.
+def build_board(name, *, engine=None, top=None, build_dir, seed=1, timeout=None):
+    """Synthesize, place, route and pack board ``name``'s top (``top``, or the board's made with
+    ``engine``); return a :class:`BoardReport`.
 
     Raises :class:`~sevlab.sim.synth.SynthError` when a tool fails for another reason than the
     design not fitting (the message names the log)."""
     board = BOARDS[name]
-    top = board.make_top(engine=engine)
+    if top is None:
+        top = board.make_top(engine=engine)
     platform = board.platform()
     build_dir = Path(build_dir)
     env = _environment(board.family)
@@ -167,11 +169,17 @@ def run(args):
     if args.board not in BOARDS:
         print(f"error: --board must be one of {', '.join(BOARDS)}, not {args.board!r}", file=sys.stderr)
         return 2
+    try:
+        top = BOARDS[args.board].make_top(engine=args.engine)     # refuses an engine the board's unit lacks
+    except ValueError as error:
+        print(f"error: --engine {args.engine} on {args.board}: {error}", file=sys.stderr)
+        return 2
     out = args.out or Path(tempfile.mkdtemp(prefix=f"sevlab-{args.board}-"))
     if not args.json:
         print(f"building {args.board} in {out} (the ULX3S takes about half an hour on 2 cores)", flush=True)
     try:
-        report = build_board(args.board, engine=args.engine, build_dir=out, seed=args.seed, timeout=args.timeout)
+        report = build_board(args.board, engine=args.engine, top=top, build_dir=out, seed=args.seed,
+                             timeout=args.timeout)
     except SynthError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

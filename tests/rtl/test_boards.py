@@ -97,3 +97,10 @@ def test_the_status_leds():
     assert seen["error"] == 1
     # The counter counts 0 .. 999, then the heartbeat register toggles: seen one cycle later.
     assert seen["heartbeat_at"] in (1000, 1001), seen["heartbeat_at"]
+
+
+def test_a_board_refuses_an_engine_its_unit_lacks(capsys):
+    # The ULX3S's standard unit has no narrow engine: one line, exit 2, no build started.
+    assert main(["synth", "--board", "ulx3s-85f", "--engine", "narrow"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--engine narrow on ulx3s-85f" in err
