@@ -4,6 +4,7 @@ See ``rtl/boards/README.md``."""
 from dataclasses import dataclass
 from typing import Callable
 
+from ..memsys.system import UNITS
 from .icebreaker import ICEBREAKER_SYSTEM, ICEBreakerTop
 from .system import BridgedSystem
 from .top import STATUS_LEDS, BoardTop
@@ -31,6 +32,10 @@ class Board:
         """The top with ``engine`` instead of the board's own (the pipelined engine's ROM
         placement is dropped with it)."""
         if engine is not None and engine != self.engine:
+            # Checked before anything is built: a half-built top would warn that it went unused.
+            unit = UNITS[self.system.get("unit", "standard")]
+            if engine not in unit.engines:
+                raise ValueError(f"its {unit.__name__} takes the {' or '.join(unit.engines)} engine, not {engine!r}")
             options = {"engine": engine, "rom_styles": None, "tweak_engines": None, **options}
         return self.top(**options)
 

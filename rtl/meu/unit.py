@@ -64,6 +64,9 @@ class MemoryEncryptionUnit(wiring.Component):
         The secure port: unit registers and the key-slot table.
     """
 
+    #: The AES engines it can be built with (``engine``).
+    engines = tuple(CIPHERS)
+
     def __init__(self, *, key_bits=128, slots=16, engine="pipelined", address_width=48,
                  cbit_position=47, id_width=4, min_sev_asid=1, max_reads=16, max_writes=16,
                  rom_styles=None, tweak_engines=None):

@@ -62,6 +62,9 @@ class SmallEncryptionUnit(wiring.Component):
         The unit's registers at word 0x00, the key slots' at 0x20.
     """
 
+    #: The AES engines it can be built with by name (``engine``).
+    engines = tuple(ENGINES)
+
     def __init__(self, *, key_bits=128, slots=16, engine="compact", address_width=48, cbit_position=47,
                  id_width=4, min_sev_asid=1, rom_styles=None, tweak_engines=None):
         self._engine, self._engine_class = _engine_class(engine)

@@ -34,7 +34,7 @@ from .runner import run_cocotb, testbench_params
 from .streams import TB
 
 #: The engines of ``sevlab.rtl.aes`` by the names the co-simulation parameters use.
-AES_ENGINES = ("pipelined", "compact")
+AES_ENGINES = ("pipelined", "compact", "narrow")
 
 #: Width of the tag the co-simulated engines carry: a beat's sequence number, so a reordered,
 #: dropped or duplicated block shows up as a tag mismatch.
@@ -46,10 +46,10 @@ def aes_engine(*, engine, key_bits, direction="both", describe_only=False):
 
     Parameters
     ----------
-    engine : "pipelined" or "compact"
+    engine : "pipelined", "compact" or "narrow"
     key_bits : 128 or 256
     direction : "encrypt", "decrypt" or "both"
-        Only "both" for the compact engine, which always selects the direction per block.
+        Only "both" for the compact and narrow engines, which select the direction per block.
     describe_only : bool
         The instance is only asked for its layouts and timing, never elaborated (so Amaranth's
         "created but never used" warning is silenced).
@@ -57,14 +57,14 @@ def aes_engine(*, engine, key_bits, direction="both", describe_only=False):
     Raises
     ------
     ValueError
-        If ``engine`` is unknown or the compact engine is asked for one direction (the engines
+        If ``engine`` is unknown or an iterative engine is asked for one direction (the engines
         themselves check ``key_bits`` and ``direction``).
     """
     from ..engines import aes_engine as engine_by_name
     if engine not in AES_ENGINES:
         raise ValueError(f"AES engine must be one of {AES_ENGINES}, not {engine!r}")
-    if engine == "compact" and direction != "both":
-        raise ValueError(f"the compact AES engine always does both directions, not {direction!r}")
+    if engine in ("compact", "narrow") and direction != "both":
+        raise ValueError(f"the {engine} AES engine always does both directions here, not {direction!r}")
     name = engine if direction == "both" else f"{engine}-{direction}"
     component = engine_by_name(name, key_bits=key_bits, tag_shape=unsigned(TAG_BITS))
     if describe_only:

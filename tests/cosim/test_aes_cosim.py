@@ -21,6 +21,7 @@ STALLS = [[None, None], [0.3, 0.3]]
 ENGINES = [
     pytest.param(("pipelined", "both"), id="pipelined-both"),
     pytest.param(("compact", "both"), id="compact"),
+    pytest.param(("narrow", "both"), id="narrow"),
 ]
 KEY_BITS = [128, 256]
 SIMULATORS = [

@@ -74,7 +74,7 @@ def test_xts_default_backend_is_the_rtl_and_takes_ieee1619_vector_1(capsys):
     (["demo", "--backend", "model", "--vcd", "x.vcd"], "--vcd works with --backend amaranth"),
     (["demo", "--backend", "serial"], "--backend serial needs --port"),
     (["demo", "--backend", "serial", "--port", "sim", "--board", "icebreaker", "--engine", "pipelined"],
-     "the icebreaker bitstream has the compact engine"),
+     "the icebreaker bitstream has the narrow engine"),
     (["synth", "--board", "arty"], "--board must be one of"),
     (["synth", "--engine", "compact"], "go with --board"),
     (["nonsense"], "invalid choice"),
