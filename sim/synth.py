@@ -860,6 +860,8 @@ MEASUREMENTS = (
     _standard("aes-compact-128", "ecp5", "AESCompact", key_bits=128, rom_style="block"),
     _standard("aes-compact-128", "ice40", "AESCompact", key_bits=128),
     _standard("aes-compact-256", "ice40", "AESCompact", key_bits=256),
+    _standard("aes-narrow-128", "ice40", "AESNarrow", key_bits=128),
+    _standard("aes-narrow-256", "ice40", "AESNarrow", key_bits=256),
 )
 
 
