@@ -205,7 +205,7 @@ class SerialBridge(wiring.Component):
                 with m.If(selected["rvalid"]):
                     m.d.sync += [beat_register.data.eq(selected["rdata"]), last.eq(selected["rlast"]),
                                  count.eq(_DATA_BYTES - 1)]
-                    with m.If(selected["rresp"] != 0):
+                    with m.If(selected["rresp"] > status):      # the worst of the beats
                         m.d.sync += status.eq(selected["rresp"])
                     m.next = "STORE"
 

@@ -15,7 +15,7 @@ from sevlab.rtl.bridge import REQUEST, RESPONSE, UNKNOWN_OP, Op, SerialBridge, r
 from sevlab.rtl.layouts import AXIBurst
 
 ADDRESS_WIDTH, ASID_WIDTH = 24, 2           # the iCEBreaker's memory system
-OKAY, SLVERR = 0, 2
+OKAY, SLVERR, DECERR = 0, 2, 3
 #: The port each memory op runs on, as protocol.py's table has it.
 PORT_OF = {Op.HOST_READ: "host", Op.HOST_WRITE: "host", Op.PRIV_READ: "priv", Op.PRIV_WRITE: "priv",
            Op.DRAM_READ: "dram", Op.DRAM_WRITE: "dram"}
@@ -58,8 +58,9 @@ class Script:
         self.registers = {"csr": {}, "maint": {}}
 
     def _status(self, port, address, beats):
-        failing = self.errors.get(port, set())
-        return SLVERR if any(address + 16 * k in failing for k in range(beats)) else OKAY
+        # A burst's status is the worst of its beats' (the largest response code).
+        failing = self.errors.get(port, {})
+        return max(failing.get(address + 16 * k, OKAY) for k in range(beats))
 
     def _user(self, port, asid):
         return None if port == "dram" else asid         # the DRAM ops ignore the ASID
@@ -110,7 +111,8 @@ class Script:
 
 class Subordinate:
     """An AXI subordinate on one of the bridge's ports: a byte memory (:func:`pattern` until
-    written), bursts answered in order, beats at ``errors`` answered SLVERR, and idle cycles
+    written), bursts answered in order, beats at ``errors`` (address: response) answered with
+    their response, and idle cycles
     before its valids and backpressure on its readies at random (``r_gaps``: the idle cycles
     before each R beat, in order, before any random ones). Records the bursts it is asked for
     and checks the manager's rules: a valid stays up, its payload unchanged, until taken."""
@@ -119,7 +121,7 @@ class Subordinate:
         self.bus, self.port, self.rng = bus, port, rng
         self.idle, self.backpressure = idle, backpressure
         self.memory = {}
-        self.errors = set(errors)
+        self.errors = dict(errors)
         self.bursts = []                # ("read" or "write", address, beats, ASID or None)
         self.r_beats_taken = 0
         self._has_user = hasattr(bus, "aruser")
@@ -187,7 +189,7 @@ class Subordinate:
                 data = sum(self.memory.get(beat_address + j, pattern(self.port, beat_address + j)) << 8 * j
                            for j in range(16))
                 gap = self._r_gaps.popleft() if self._r_gaps else _gap(self.rng, self.idle)
-                self._r.append([gap, data, SLVERR if beat_address in self.errors else OKAY, k == beats - 1])
+                self._r.append([gap, data, self.errors.get(beat_address, OKAY), k == beats - 1])
         write = self._address_channel(ctx, "aw")
         if write is not None:
             self._aw.append(write)
@@ -213,8 +215,8 @@ class Subordinate:
             for j in range(16):
                 if strobes >> j & 1:
                     self.memory[address + 16 * k + j] = data >> 8 * j & 0xFF
-        failed = any(address + 16 * k in self.errors for k in range(beats))
-        self._b.append([_gap(self.rng, self.idle), SLVERR if failed else OKAY])
+        resp = max(self.errors.get(address + 16 * k, OKAY) for k in range(beats))
+        self._b.append([_gap(self.rng, self.idle), resp])
 
     def tick(self):
         """A cycle passed: the first due R beat and B response come nearer."""
@@ -264,7 +266,7 @@ class TB:
         self.idle, self.backpressure = idle, backpressure
         errors, r_gaps = errors or {}, r_gaps or {}
         self.ports = {port: Subordinate(getattr(self.bridge, port), port, self.rng, idle=idle,
-                                        backpressure=backpressure, errors=errors.get(port, ()),
+                                        backpressure=backpressure, errors=errors.get(port, {}),
                                         r_gaps=r_gaps.get(port, ()))
                       for port in ("host", "priv", "dram")}
         self.registers = {bus: RegisterFile(getattr(self.bridge, bus), bus, self.rng) for bus in ("csr", "maint")}
@@ -371,7 +373,7 @@ def test_a_read_whose_beats_arrive_with_gaps_answers_every_beat_in_order(stalls)
     # while the one before is stored), a cycle, many; the third beat of the second burst fails,
     # and its status is the burst's, its data still sent.
     r_gaps = {"host": [0, 0, 1, 57, 3, 0, 0, 0], "dram": [40, 0, 0, 2]}
-    script = Script(errors={"host": {0x2020}})
+    script = Script(errors={"host": {0x2020: SLVERR}})
     script.read(Op.HOST_READ, 0x1000, 4, asid=3)
     script.read(Op.HOST_READ, 0x2000, 4, asid=1)
     script.read(Op.DRAM_READ, 0x0FC0, 4)
@@ -383,7 +385,7 @@ def test_a_read_whose_beats_arrive_with_gaps_answers_every_beat_in_order(stalls)
 @pytest.mark.parametrize("stalls", STALLS)
 def test_a_write_that_fails_is_answered_slverr(stalls):
     rng = random.Random(6)
-    script = Script(errors={"priv": {0x4030}})
+    script = Script(errors={"priv": {0x4030: SLVERR}})
     script.write(Op.PRIV_WRITE, 0x4010, _beats(rng, 3), asid=2)        # its third beat fails
     script.read(Op.PRIV_READ, 0x4000, 4, asid=2)                         # its second: the read too
     TB(**STALLS[stalls], seed=3, errors=script.errors).check(script)
@@ -445,3 +447,10 @@ def test_cycles_counts_the_clock_between_its_request_and_its_answer(stalls):
         sent, answered = tb.rx_taken[2 * k], tb.tx_taken[length * k]
         assert sent <= values[-1] <= answered, f"CYCLES {values[-1]}, asked at cycle {sent}, answered at {answered}"
     assert values == sorted(set(values)), values
+
+
+def test_a_reads_status_is_the_worst_of_its_beats():
+    # DECERR on the first beat, SLVERR on the third: the answer says DECERR, not the last error.
+    script = Script(errors={"host": {0x3000: DECERR, 0x3020: SLVERR}})
+    script.read(Op.HOST_READ, 0x3000, 4, asid=1)
+    TB(seed=5, errors=script.errors).check(script)
