@@ -3,6 +3,8 @@
 See ``rtl/keyslots/README.md`` for the command sequence and the security countermeasures.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Signal, Module, Cat, C, Const, Mux, ClockDomain, ClockSignal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory, ReadPort
@@ -138,38 +140,20 @@ class KeySlotTable(wiring.Component):
         with m.If(clear_staging):
             m.d.sync += [word.eq(0) for word in staged_key1 + staged_key2]
 
-        slot_index = bank.field("KEY_SLOT", "index").data
-        command = bank.field("KEY_COMMAND", "op")
-        status_busy = bank.field("KEY_STATUS", "busy")
-        status_valid = bank.field("KEY_STATUS", "slot_valid")
-        status_error = bank.field("KEY_STATUS", "error")
-        m.d.comb += status_valid.r_data.eq(
-            (slot_index < self._slots) & self.valid.bit_select(slot_index[:ceil_log2(self._slots)], 1))
-
+        command = self._command_port(m, bank, fsm_idle)
         m.submodules.expander = expander = AESKeyExpander(key_bits=self._key_bits)
-        target = Signal(range(self._slots))
-        installing = Signal()
+        target, installing = command.target, command.installing
         decryption_key = Signal(self._key_bits)
-        error = Signal()
-        m.d.comb += status_error.r_data.eq(error)
 
         with m.FSM(name="command") as fsm:
             with m.State("IDLE"):
-                with m.If(command.w_stb):
-                    known = (command.w_data == KeyOp.INSTALL) | (command.w_data == KeyOp.WIPE)
-                    with m.If(known & (slot_index < self._slots)):
-                        m.d.sync += [
-                            error.eq(0),
-                            target.eq(slot_index),
-                            installing.eq(command.w_data == KeyOp.INSTALL),
-                        ]
-                        with m.If(command.w_data == KeyOp.INSTALL):
-                            m.next = "EXPAND"
-                        with m.Else():
-                            m.next = "QUIESCE"
+                with m.If(command.accepted):
+                    with m.If(command.install):
+                        m.next = "EXPAND"
                     with m.Else():
-                        m.d.sync += error.eq(1)
-                        m.d.comb += clear_staging.eq(1)
+                        m.next = "QUIESCE"
+                with m.Elif(command.refused):
+                    m.d.comb += clear_staging.eq(1)
             with m.State("EXPAND"):
                 # The unit keeps running while key1's decryption key is computed (10 or 13 cycles).
                 m.d.comb += [
@@ -205,11 +189,32 @@ class KeySlotTable(wiring.Component):
                     ]
                     m.next = "IDLE"
         m.d.comb += fsm_idle.eq(fsm.ongoing("IDLE"))
-        busy = ~fsm_idle
-        m.d.comb += status_busy.r_data.eq(busy)
-        with m.If(command.w_stb & busy):
-            m.d.sync += error.eq(1)
         return m
+
+    def _command_port(self, m, bank, fsm_idle):
+        """KEY_SLOT, KEY_COMMAND and KEY_STATUS, the same for both layouts: a command is accepted
+        (its slot and op latched into ``target`` and ``installing``, the error cleared) only
+        while the FSM is idle, for a known op and a slot in range; anything else sets the error
+        (``refused``: while idle)."""
+        slot_index = bank.field("KEY_SLOT", "index").data
+        command = bank.field("KEY_COMMAND", "op")
+        m.d.comb += bank.field("KEY_STATUS", "slot_valid").r_data.eq(
+            (slot_index < self._slots) & self.valid.bit_select(slot_index[:ceil_log2(self._slots)], 1))
+        port = SimpleNamespace(target=Signal(range(self._slots)), installing=Signal(), error=Signal(),
+                               install=command.w_data == KeyOp.INSTALL, accepted=Signal(), refused=Signal())
+        known = (command.w_data == KeyOp.INSTALL) | (command.w_data == KeyOp.WIPE)
+        valid = known & (slot_index < self._slots)
+        m.d.comb += [
+            port.accepted.eq(command.w_stb & fsm_idle & valid),
+            port.refused.eq(command.w_stb & fsm_idle & ~valid),
+            bank.field("KEY_STATUS", "error").r_data.eq(port.error),
+            bank.field("KEY_STATUS", "busy").r_data.eq(~fsm_idle),
+        ]
+        with m.If(port.accepted):
+            m.d.sync += [port.error.eq(0), port.target.eq(slot_index), port.installing.eq(port.install)]
+        with m.If(command.w_stb & ~port.accepted):
+            m.d.sync += port.error.eq(1)        # refused, or a command while busy
+        return port
 
     def _elaborate_rows(self):
         m = Module()
@@ -297,36 +302,18 @@ class KeySlotTable(wiring.Component):
         with m.If(clear_staging):
             m.d.sync += clear_pending.eq(0b11)
 
-        slot_index = bank.field("KEY_SLOT", "index").data
-        command = bank.field("KEY_COMMAND", "op")
-        status_busy = bank.field("KEY_STATUS", "busy")
-        status_valid = bank.field("KEY_STATUS", "slot_valid")
-        status_error = bank.field("KEY_STATUS", "error")
-        m.d.comb += status_valid.r_data.eq(
-            (slot_index < self._slots) & self.valid.bit_select(slot_index[:slot_bits], 1))
-
+        command = self._command_port(m, bank, fsm_idle)
         m.submodules.expander = expander = AESKeyExpander(key_bits=key_bits)
-        target = Signal(range(self._slots))
-        installing = Signal()
+        target, installing = command.target, command.installing
         wipe_row = Signal(2)
-        error = Signal()
-        m.d.comb += status_error.r_data.eq(error)
 
         with m.FSM(name="command") as fsm:
             with m.State("IDLE"):
-                with m.If(command.w_stb):
-                    known = (command.w_data == KeyOp.INSTALL) | (command.w_data == KeyOp.WIPE)
-                    with m.If(known & (slot_index < self._slots)):
-                        m.d.sync += [
-                            error.eq(0),
-                            target.eq(slot_index),
-                            installing.eq(command.w_data == KeyOp.INSTALL),
-                            wipe_row.eq(0),
-                        ]
-                        m.next = "QUIESCE"
-                    with m.Else():
-                        m.d.sync += error.eq(1)
-                        m.d.comb += clear_staging.eq(1)
+                with m.If(command.accepted):
+                    m.d.sync += wipe_row.eq(0)
+                    m.next = "QUIESCE"
+                with m.Elif(command.refused):
+                    m.d.comb += clear_staging.eq(1)
             with m.State("QUIESCE"):
                 # Everything after this waits for the drain: the table borrows the unit's key
                 # read port, and the staging rows must be clear of an earlier clear.
@@ -379,8 +366,4 @@ class KeySlotTable(wiring.Component):
                     m.d.sync += self.valid.bit_select(target, 1).eq(0)
                     m.next = "IDLE"
         m.d.comb += fsm_idle.eq(fsm.ongoing("IDLE"))
-        busy = ~fsm_idle
-        m.d.comb += status_busy.r_data.eq(busy)
-        with m.If(command.w_stb & busy):
-            m.d.sync += error.eq(1)
         return m

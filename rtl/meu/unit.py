@@ -6,16 +6,16 @@ See ``rtl/meu/README.md`` for the structure, the ordering rules and the numbers.
 from amaranth.hdl import Signal, Module, Cat, C, Mux, Shape
 from amaranth.lib import wiring, data
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
-from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..csr import CSRBank, CSRDecoder, csr_bus_signature
+from ..csr import CSRBank
 from ..keyslots import KeySlotTable
-from ..layouts import AXIBurst, axi4_signature
+from ..layouts import AXIBurst
 from .ciphers import CIPHERS
+from .contract import build_secure_port, check_unit_parameters, unit_signature
 from .layouts import (Kind, Port, Source, admitted_layout, b_token_layout, line_layout,
                       read_token_layout, write_command_layout)
-from .regmap import COUNTERS, CSR_ADDRESS_WIDTH, KEYSLOT_WINDOW, MEU_WINDOW, meu_registers
+from .regmap import COUNTERS, MEU_WINDOW, meu_registers
 from .write_path import build_write_path
 from .read_path import build_read_path
 
@@ -72,10 +72,7 @@ class MemoryEncryptionUnit(wiring.Component):
                  rom_styles=None, tweak_engines=None):
         if engine not in CIPHERS:
             raise ValueError(f"Engine must be one of {sorted(CIPHERS)}, not {engine!r}")
-        if not 8 <= address_width <= 64:
-            raise ValueError(f"Address width must be 8..64, not {address_width!r}")
-        if not 6 <= cbit_position < address_width:
-            raise ValueError(f"C-bit position must be 6..{address_width - 1}, not {cbit_position!r}")
+        check_unit_parameters(address_width=address_width, cbit_position=cbit_position)
         for name, value in (("max_reads", max_reads), ("max_writes", max_writes)):
             if not isinstance(value, int) or not 2 <= value <= 64:
                 raise ValueError(f"{name} must be an integer in 2..64, not {value!r}")
@@ -95,14 +92,8 @@ class MemoryEncryptionUnit(wiring.Component):
         self._asid_width = max(1, ceil_log2(slots))
         self._keyslots = KeySlotTable(key_bits=key_bits, slots=slots, read_ports=1)
         self._bank = CSRBank(meu_registers(cbit_position=cbit_position), address_width=MEU_WINDOW[1])
-        host = axi4_signature(address_width=address_width, id_width=id_width,
-                              user_width=self._asid_width)
-        super().__init__({
-            "host": In(host),
-            "priv": In(host),
-            "dram": Out(axi4_signature(address_width=address_width, id_width=1)),
-            "csr": In(csr_bus_signature(CSR_ADDRESS_WIDTH)),
-        })
+        super().__init__(unit_signature(address_width=address_width, id_width=id_width,
+                                        asid_width=self._asid_width))
 
     key_bits = property(lambda self: self._key_bits)
     slots = property(lambda self: self._slots)
@@ -182,25 +173,10 @@ class _Context:
     # CSR -------------------------------------------------------------------------------------
     def build_csr(self):
         m, unit = self.m, self.unit
-        m.submodules.csr_decoder = decoder = CSRDecoder(
-            address_width=CSR_ADDRESS_WIDTH, windows=[MEU_WINDOW, KEYSLOT_WINDOW])
-        m.submodules.bank = bank = unit._bank
-        m.submodules.keyslots = keyslots = unit._keyslots
-        wiring.connect(m, wiring.flipped(unit.csr), decoder.bus)
-        wiring.connect(m, decoder.bus_0, bank.bus)
-        wiring.connect(m, decoder.bus_1, keyslots.csr)
-        self.keyslots = keyslots
-        self.sme_enable = self.field("CONFIG", "sme_enable").data
-        self.tsme = self.field("CONFIG", "tsme").data
-        self.cbit_position = self.field("CONFIG", "cbit_position").data
-        m.d.comb += [
-            self.field("CPUID_EAX", "sme").r_data.eq(1),
-            self.field("CPUID_EAX", "sev").r_data.eq(1),
-            self.field("CPUID_EBX", "cbit_position").r_data.eq(self.cbit_position),
-            self.field("CPUID_EBX", "pa_reduction").r_data.eq(1),
-            self.field("CPUID_ECX", "asids").r_data.eq(unit._slots - 1),
-            self.field("CPUID_EDX", "min_sev_asid").r_data.eq(unit._min_sev_asid),
-        ]
+        self.keyslots = unit._keyslots
+        self.sme_enable, self.tsme, self.cbit_position = build_secure_port(
+            m, csr=unit.csr, bank=unit._bank, keyslots=unit._keyslots, slots=unit._slots,
+            min_sev_asid=unit._min_sev_asid)
 
     # Ciphers ---------------------------------------------------------------------------------
     def build_ciphers(self):

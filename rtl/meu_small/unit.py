@@ -6,16 +6,16 @@ See ``rtl/meu_small/README.md`` for the sequence, the numbers and what it does n
 
 from amaranth.hdl import Signal, Module, Cat, C, Mux
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..aes import AESCompact, AESNarrow
-from ..csr import CSRBank, CSRDecoder, csr_bus_signature
+from ..csr import CSRBank
 from ..keyslots import KeySlotTable
 from ..keyslots.table import KeyRow
-from ..layouts import AXIBurst, AXIResp, axi4_signature
+from ..layouts import AXIBurst, AXIResp
+from ..meu.contract import build_secure_port, check_unit_parameters, unit_signature
 from ..meu.layouts import Kind
-from ..meu.regmap import CSR_ADDRESS_WIDTH, KEYSLOT_WINDOW, MEU_WINDOW, meu_registers
+from ..meu.regmap import MEU_WINDOW, meu_registers
 from ..xts.tweak import mul_alpha
 
 __all__ = ["SmallEncryptionUnit", "ENGINES"]
@@ -68,10 +68,7 @@ class SmallEncryptionUnit(wiring.Component):
     def __init__(self, *, key_bits=128, slots=16, engine="compact", address_width=48, cbit_position=47,
                  id_width=4, min_sev_asid=1, rom_styles=None, tweak_engines=None):
         self._engine, self._engine_class = _engine_class(engine)
-        if not 8 <= address_width <= 64:
-            raise ValueError(f"Address width must be 8..64, not {address_width!r}")
-        if not 6 <= cbit_position < address_width:
-            raise ValueError(f"C-bit position must be 6..{address_width - 1}, not {cbit_position!r}")
+        check_unit_parameters(address_width=address_width, cbit_position=cbit_position)
         if rom_styles or tweak_engines is not None:
             raise ValueError("rom_styles and tweak_engines shape the pipelined engine, not the small unit's")
         self._key_bits = key_bits
@@ -84,13 +81,8 @@ class SmallEncryptionUnit(wiring.Component):
         self._keyslots = KeySlotTable(key_bits=key_bits, slots=slots, read_ports=1, layout="rows")
         self._aes = self._engine_class(key_bits=key_bits)
         self._bank = CSRBank(meu_registers(cbit_position=cbit_position), address_width=MEU_WINDOW[1])
-        host = axi4_signature(address_width=address_width, id_width=id_width, user_width=self._asid_width)
-        super().__init__({
-            "host": In(host),
-            "priv": In(host),
-            "dram": Out(axi4_signature(address_width=address_width, id_width=1)),
-            "csr": In(csr_bus_signature(CSR_ADDRESS_WIDTH)),
-        })
+        super().__init__(unit_signature(address_width=address_width, id_width=id_width,
+                                        asid_width=self._asid_width))
 
     key_bits = property(lambda self: self._key_bits)
     slots = property(lambda self: self._slots)
@@ -108,24 +100,9 @@ class SmallEncryptionUnit(wiring.Component):
         host, priv, dram = self.host, self.priv, self.dram
 
         # The secure port: unit registers and the key-slot table, as in the large unit.
-        m.submodules.csr_decoder = decoder = CSRDecoder(
-            address_width=CSR_ADDRESS_WIDTH, windows=[MEU_WINDOW, KEYSLOT_WINDOW])
-        m.submodules.bank = bank = self._bank
-        m.submodules.keyslots = keyslots = self._keyslots
-        wiring.connect(m, wiring.flipped(self.csr), decoder.bus)
-        wiring.connect(m, decoder.bus_0, bank.bus)
-        wiring.connect(m, decoder.bus_1, keyslots.csr)
-        sme_enable = field("CONFIG", "sme_enable").data
-        tsme = field("CONFIG", "tsme").data
-        cbit_position = field("CONFIG", "cbit_position").data
-        m.d.comb += [
-            field("CPUID_EAX", "sme").r_data.eq(1),
-            field("CPUID_EAX", "sev").r_data.eq(1),
-            field("CPUID_EBX", "cbit_position").r_data.eq(cbit_position),
-            field("CPUID_EBX", "pa_reduction").r_data.eq(1),
-            field("CPUID_ECX", "asids").r_data.eq(self._slots - 1),
-            field("CPUID_EDX", "min_sev_asid").r_data.eq(self._min_sev_asid),
-        ]
+        bank, keyslots = self._bank, self._keyslots
+        sme_enable, tsme, cbit_position = build_secure_port(
+            m, csr=self.csr, bank=bank, keyslots=keyslots, slots=self._slots, min_sev_asid=self._min_sev_asid)
         events = {name: Signal(name=f"event_{name.lower()}") for name in (
             "ERR_NO_KEY", "ERR_BAD_BURST", "LINES_ENCRYPTED", "LINES_DECRYPTED", "LINES_BYPASSED")}
         bank.count_events(m, {name: [signal] for name, signal in events.items()})
@@ -277,6 +254,16 @@ class SmallEncryptionUnit(wiring.Component):
             m.d.comb += [events["LINES_ENCRYPTED"].eq(1),
                          events["LINES_DECRYPTED"].eq(~whole | (wstrb != FULL_BEAT))]
 
+        def decrypt_dram_beat():
+            # The DRAM beat at hand into the engine (whitened, key1's decryption key); DRAM holds
+            # it (rready low) until the engine takes it.
+            m.d.comb += [
+                aes.i.valid.eq(dram.rvalid & key_ok),
+                aes.i.payload.block.eq(dram.rdata ^ tweak), aes.i.payload.key.eq(key),
+                aes.i.payload.decrypt.eq(1),
+                dram.rready.eq(key_ok & aes.i.ready),
+            ]
+
         def next_block():
             m.d.sync += [tweak.eq(mul_alpha(tweak)), block.eq(block + 1)]
 
@@ -362,12 +349,7 @@ class SmallEncryptionUnit(wiring.Component):
             # engine (rready low meanwhile) and out to the requester, the others are dropped.
             with m.State("READ_BLOCK"):
                 with m.If(in_range):
-                    m.d.comb += [
-                        aes.i.valid.eq(dram.rvalid & key_ok),
-                        aes.i.payload.block.eq(dram.rdata ^ tweak), aes.i.payload.key.eq(key),
-                        aes.i.payload.decrypt.eq(1),
-                        dram.rready.eq(key_ok & aes.i.ready),
-                    ]
+                    decrypt_dram_beat()
                     with m.If(aes.i.valid & aes.i.ready):
                         m.d.sync += resp.eq(dram.rresp)
                         m.next = "READ_OUT"
@@ -415,12 +397,7 @@ class SmallEncryptionUnit(wiring.Component):
                         m.next = "RMW_READ"
             with m.State("RMW_READ"):
                 with m.If(dram_beat == block[:2]):
-                    m.d.comb += [
-                        aes.i.valid.eq(dram.rvalid & key_ok),
-                        aes.i.payload.block.eq(dram.rdata ^ tweak), aes.i.payload.key.eq(key),
-                        aes.i.payload.decrypt.eq(1),
-                        dram.rready.eq(key_ok & aes.i.ready),
-                    ]
+                    decrypt_dram_beat()
                     with m.If(aes.i.valid & aes.i.ready):
                         select_key(KeyRow.KEY1)
                 with m.Else():
