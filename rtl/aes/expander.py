@@ -7,7 +7,7 @@ from amaranth.hdl import Signal, Module, Cat, Array, Const
 from amaranth.lib import wiring, stream, data
 from amaranth.lib.wiring import In, Out
 
-from .ops import rounds_for, schedule_constants, key_sbox_word, key_step, wire
+from .ops import rounds_for, schedule_constants, key_sbox_word, key_step, round_key, wire
 from .sbox import sbox_rom
 
 __all__ = ["AESKeyExpander"]
@@ -19,12 +19,18 @@ class AESKeyExpander(wiring.Component):
     The engines expand round keys alongside the data, forward when encrypting and backward when
     decrypting; backward needs the *end* of the schedule as its start: rk10 for AES-128, rk13‖rk14
     for AES-256 (``sim.model.aes_decryption_key`` is the reference). A key store runs this once
-    per installed key, so the engines never pay for it per block.
+    per installed key, so the engines never pay for it per block. A store that fills an engine's
+    round-key tables instead takes every round key on the way (``stepping``).
 
     Members
     -------
     i : In(stream.Signature(StructLayout({"key": key_bits})))
     o : Out(stream.Signature(StructLayout({"decryption_key": key_bits})))
+    stepping : Out(1)
+        High in every cycle of a step, the last one included (until ``o`` is taken): then
+        ``round_key`` is the round key the step made, FIPS-197 round ``round`` (1 .. 10 for
+        AES-128; 2 .. 14 for AES-256, whose key is round keys 0 and 1).
+    round : Out(range(Nr + 1)), round_key : Out(128)
     """
 
     def __init__(self, *, key_bits=128):
@@ -35,6 +41,9 @@ class AESKeyExpander(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"key": key_bits}))),
             "o": Out(stream.Signature(data.StructLayout({"decryption_key": key_bits}))),
+            "stepping": Out(1),
+            "round": Out(range(rounds + 1)),
+            "round_key": Out(128),
         })
 
     key_bits = property(lambda self: self._key_bits)
@@ -71,6 +80,9 @@ class AESKeyExpander(wiring.Component):
             self.o.valid.eq(busy & last),
             self.o.payload.decryption_key.eq(stepped),
             self.i.ready.eq(~busy),
+            self.stepping.eq(busy),
+            self.round.eq(step + (self._key_bits == 256)),
+            self.round_key.eq(round_key(stepped, decrypt=False)),
         ]
         with m.If(self.i.valid & self.i.ready):
             m.d.comb += [Cat(*rom_in).eq(Cat(*key_sbox_word(self.i.payload.key, decrypt=False))),

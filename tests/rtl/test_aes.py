@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 from sevlab.rtl.aes import AESCompact, AESNarrow, AESPipelined
 from sevlab.rtl.aes.expander import AESKeyExpander
 from sevlab.sim.engines import AESJob, run_aes_amaranth, run_aes_model
-from sevlab.sim.model import AESAVS_FILES, FIPS197_EXAMPLES, aes_decryption_key, load_aesavs
+from sevlab.sim.model import AESAVS_FILES, FIPS197_EXAMPLES, aes_decryption_key, aes_round_keys, load_aesavs
 from sevlab.sim.streams import run_stream
 
 ENGINES = ["pipelined", "compact", "narrow"]
@@ -98,6 +98,63 @@ def test_one_direction_pipelines(direction):
             for _ in range(24)]
     results, _ = run_aes_amaranth(jobs, engine=f"pipelined-{direction}", backpressure=0.3)
     assert results == run_aes_model(jobs)
+
+
+def run_slotted_pipeline(direction, key_bits, schedules, jobs, *, clear=(), **stream_options):
+    """``jobs`` of ``(slot, block)`` through a pipeline with a key slot per entry of
+    ``schedules`` (lists of Nr + 1 round keys), written into its tables round by round in a
+    shuffled order, then the slots in ``clear`` cleared."""
+    dut = AESPipelined(key_bits=key_bits, direction=direction, key_slots=len(schedules))
+    writes = [(slot, r, rk) for slot, schedule in enumerate(schedules) for r, rk in enumerate(schedule)]
+    random.Random(key_bits).shuffle(writes)
+
+    async def setup(ctx):
+        port = dut.round_keys
+        ctx.set(port.en, 1)
+        for slot, r, rk in writes:
+            ctx.set(port.slot, slot)
+            ctx.set(port.round, r)
+            ctx.set(port.key, int.from_bytes(rk, "little"))
+            await ctx.tick()
+        ctx.set(port.clear, 1)
+        for slot in clear:
+            ctx.set(port.slot, slot)
+            await ctx.tick()
+        ctx.set(port.en, 0)
+
+    requests = [{"slot": slot, "block": int.from_bytes(block, "little")} for slot, block in jobs]
+    run = run_stream(dut, dut.i, dut.o, requests, setup=setup, max_cycles=500, **stream_options)
+    return [int(out.block).to_bytes(16, "little") for out in run.outputs], run
+
+
+@pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_pipelined_with_key_slots(direction, key_bits):
+    # Four slots, blocks naming them at random, both ends stalling; cryptography's AES is the
+    # oracle (run_aes_model), the tables hold the model's FIPS-197 key expansion.
+    rng = random.Random(f"slots-{direction}-{key_bits}")
+    keys = [rng.randbytes(key_bits // 8) for _ in range(4)]
+    jobs = [(rng.randrange(4), rng.randbytes(16)) for _ in range(40)]
+    results, _ = run_slotted_pipeline(direction, key_bits, [aes_round_keys(k) for k in keys], jobs,
+                                      idle=0.2, backpressure=0.3, seed=3)
+    expected = run_aes_model([AESJob(keys[slot], block, direction == "decrypt") for slot, block in jobs])
+    assert len(results) == len(jobs)
+    for n, (got, want) in enumerate(zip(results, expected)):
+        assert got == want, f"block {n} (slot {jobs[n][0]}): got {got.hex()}, expected {want.hex()}"
+
+
+@pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
+def test_pipelined_key_slots_clear_zeroes_every_round(direction):
+    # Slots 0 and 1 get one key, slot 2 eleven zero round keys written one by one; clearing
+    # slot 1 must make it slot 2, not slot 0 (nor anything between: a round left over).
+    key = random.Random(direction).randbytes(16)
+    zeros = [bytes(16)] * 11
+    block = bytes(range(16))
+    results, _ = run_slotted_pipeline(direction, 128, [aes_round_keys(key), aes_round_keys(key), zeros],
+                                      [(0, block), (1, block), (2, block)], clear=[1])
+    expected_keyed = run_aes_model([AESJob(key, block, direction == "decrypt")])[0]
+    assert results[0] == expected_keyed
+    assert results[1] == results[2] != expected_keyed
 
 
 @pytest.mark.parametrize("key_bits", KEY_BITS)
@@ -236,11 +293,43 @@ def test_expander_gives_the_decryption_start(key_bits):
     assert len(run.outputs) == len(keys)
 
 
+@pytest.mark.parametrize("key_bits", KEY_BITS)
+def test_expander_shows_every_round_key_it_makes(key_bits):
+    # The rounds it steps through, in order, each once while o is taken at once, against the
+    # model's FIPS-197 expansion; AES-256's key itself is rounds 0 and 1.
+    key = random.Random(f"steps-{key_bits}").randbytes(key_bits // 8)
+    dut = AESKeyExpander(key_bits=key_bits)
+    seen = []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.i.payload.key, int.from_bytes(key, "little"))
+        await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        for _ in range(20):
+            _, _, stepping, r, rk = await ctx.tick().sample(dut.stepping, dut.round, dut.round_key)
+            if stepping:
+                seen.append((r, rk.to_bytes(16, "little")))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    schedule = aes_round_keys(key)
+    first = 1 if key_bits == 128 else 2
+    assert seen == [(r, schedule[r]) for r in range(first, len(schedule))]
+
+
 def test_bad_parameters_are_named(half_built_components):
     with pytest.raises(ValueError, match="192"):
         AESPipelined(key_bits=192)
     with pytest.raises(ValueError, match="sideways"):
         AESPipelined(direction="sideways")
+    with pytest.raises(ValueError, match="one direction"):
+        AESPipelined(key_slots=4)
+    with pytest.raises(ValueError, match="at least 2"):
+        AESPipelined(direction="encrypt", key_slots=1)
     with pytest.raises(ValueError, match="64"):
         AESCompact(key_bits=64)
     with pytest.raises(ValueError, match="192"):
