@@ -11,16 +11,15 @@ __all__ = ["ULX3STop", "ULX3S_SYSTEM"]
 
 OSCILLATOR_HZ = 25e6
 
-#: The memory system on the LFE5U-85F (208 DP16KD block RAMs of 18 kbit, 83,640 LUT4). The
-#: unit's three AES pipelines would need 600 S-box lookups a cycle, and a DP16KD serves two. A
-#: tweak is needed once a line, so three compact engines make the tweaks (0.3 a cycle, 60
-#: lookups, in logic); the encrypt and decrypt pipelines' data S-boxes take 160 DP16KD and their
-#: key schedules' go to logic (~200 LUT4 a lookup), which leaves 32 DP16KD for 64 KiB of DRAM:
-#: what the demo's host needs (docs/fpga.md).
+#: The memory system on the LFE5U-85F (208 DP16KD block RAMs of 18 kbit, 83,640 LUT4). A tweak
+#: is needed once a line, so three compact engines make the tweaks (0.3 a cycle, 60 S-box
+#: lookups, in logic, ~200 LUT4 a lookup); the encrypt and decrypt pipelines' S-boxes take 160
+#: DP16KD (a DP16KD serves two lookups a cycle) and their round keys come from LUT-RAM tables
+#: the key table fills, which leaves 32 DP16KD for 64 KiB of DRAM: what the demo's host needs
+#: (docs/fpga.md).
 ULX3S_SYSTEM = dict(
     engine="pipelined", key_bits=128, slots=16, tweak_engines=3,
-    rom_styles={"encrypt": "block", "decrypt": "block", "encrypt.key": "logic", "decrypt.key": "logic",
-                "tweak": "logic"},
+    rom_styles={"encrypt": "block", "decrypt": "block", "tweak": "logic"},
     address_width=48, cbit_position=47, max_reads=4, max_writes=4,
     cache_bytes=0, memory_bytes=65536, memory_row_bytes=16,
 )

@@ -6,12 +6,13 @@ See ``rtl/keyslots/README.md`` for the command sequence and the security counter
 from types import SimpleNamespace
 
 from amaranth.hdl import Signal, Module, Cat, C, Const, Mux, ClockDomain, ClockSignal, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory, ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..aes.expander import AESKeyExpander
+from ..aes.layouts import round_key_write_signature
 from ..csr import CSRBank, csr_bus_signature
 from ..xts.layouts import xts_key_layout
 from .regmap import KEYSLOT_REGISTERS, KeyOp, KEY_WORDS, SLOT_INDEX_BITS
@@ -54,6 +55,11 @@ class KeySlotTable(wiring.Component):
         decryption key goes from the expander straight into its row. One ``key_read`` port only
         (the table borrows it while the unit is quiesced); a command quiesces the unit for
         its whole run (expansion included, about Nr + 5 cycles).
+    round_keys : bool
+        ``"entries"`` only: also fill the engines' round-key tables (``AESPipelined(key_slots=...)``)
+        with key1's schedule through ``round_keys``, one round key a cycle while the unit is
+        quiesced (an install quiesces first and expands then: about Nr + 2 cycles held; a wipe
+        clears the slot's round keys with its entry).
 
     Members
     -------
@@ -66,11 +72,15 @@ class KeySlotTable(wiring.Component):
         Valid bit per slot.
     quiesce_request : Out(1)
     quiesce_grant : In(1)
+    round_keys : Out(round_key_write_signature(...))
+        Only with ``round_keys``: writes of key1's round keys into the engines' tables.
     """
 
-    def __init__(self, *, key_bits=128, slots=16, read_ports=1, layout="entries"):
+    def __init__(self, *, key_bits=128, slots=16, read_ports=1, layout="entries", round_keys=False):
         if layout not in LAYOUTS:
             raise ValueError(f"Key memory layout must be one of {LAYOUTS}, not {layout!r}")
+        if round_keys and layout != "entries":
+            raise ValueError("Only an 'entries' key table fills round-key tables")
         if layout == "rows" and read_ports != 1:
             raise ValueError(f"A 'rows' key table has one key_read port, not read_ports={read_ports!r}")
         if key_bits not in (128, 256):
@@ -80,23 +90,29 @@ class KeySlotTable(wiring.Component):
         self._key_bits = key_bits
         self._slots = slots
         self._layout = layout
+        self._round_keys = round_keys
         self._bank = CSRBank(KEYSLOT_REGISTERS)
         if layout == "entries":
-            self._entry = xts_key_layout(key_bits=key_bits)
+            # With round-key tables, key1 lives there as its schedule: the entry keeps key2.
+            self._entry = (data.StructLayout({"key2": key_bits}) if round_keys
+                           else xts_key_layout(key_bits=key_bits))
             self._memory = Memory(shape=self._entry, depth=slots, init=[])
             read_address_width = ceil_log2(slots)
         else:
             self._entry = unsigned(key_bits)
             self._memory = Memory(shape=self._entry, depth=4 * slots, init=[])
             read_address_width = 2 + ceil_log2(slots)
-        super().__init__({
+        members = {
             "csr": In(csr_bus_signature(KEYSLOT_REGISTERS.address_width)),
             "key_read": Out(ReadPort.Signature(addr_width=read_address_width,
                                               shape=self._entry)).array(read_ports),
             "valid": Out(slots),
             "quiesce_request": Out(1),
             "quiesce_grant": In(1),
-        })
+        }
+        if round_keys:
+            members["round_keys"] = Out(round_key_write_signature(key_bits=key_bits, slots=slots))
+        super().__init__(members)
 
     key_bits = property(lambda self: self._key_bits)
     slots = property(lambda self: self._slots)
@@ -143,53 +159,103 @@ class KeySlotTable(wiring.Component):
         command = self._command_port(m, bank, fsm_idle)
         m.submodules.expander = expander = AESKeyExpander(key_bits=self._key_bits)
         target, installing = command.target, command.installing
-        decryption_key = Signal(self._key_bits)
+
+        def write_entry(decryption_key=None):
+            # SEC_CM: KEYSLOTS.KEY.WIPE
+            # A wipe writes zeros over the whole entry (key1, its decryption key, key2).
+            m.d.comb += [write.en.eq(1), write.addr.eq(target), clear_staging.eq(1)]
+            with m.If(installing):
+                m.d.comb += write.data.key2.eq(Cat(*staged_key2))
+                if decryption_key is not None:
+                    m.d.comb += [write.data.key1.eq(Cat(*staged_key1)), write.data.key1_decrypt.eq(decryption_key)]
+            m.d.sync += self.valid.bit_select(target, 1).eq(installing)
 
         with m.FSM(name="command") as fsm:
-            with m.State("IDLE"):
-                with m.If(command.accepted):
-                    with m.If(command.install):
-                        m.next = "EXPAND"
-                    with m.Else():
-                        m.next = "QUIESCE"
-                with m.Elif(command.refused):
-                    m.d.comb += clear_staging.eq(1)
-            with m.State("EXPAND"):
-                # The unit keeps running while key1's decryption key is computed (10 or 13 cycles).
-                m.d.comb += [
-                    expander.i.valid.eq(1),
-                    expander.i.payload.key.eq(Cat(*staged_key1)),
-                ]
-                with m.If(expander.i.ready):
-                    m.next = "EXPANDING"
-            with m.State("EXPANDING"):
-                m.d.comb += expander.o.ready.eq(1)
-                with m.If(expander.o.valid):
-                    m.d.sync += decryption_key.eq(expander.o.payload.decryption_key)
-                    m.next = "QUIESCE"
-            with m.State("QUIESCE"):
-                m.d.comb += self.quiesce_request.eq(1)
-                with m.If(self.quiesce_grant):
-                    # SEC_CM: KEYSLOTS.KEY.WIPE
-                    # A wipe writes zeros over the whole entry (key1, its decryption key, key2).
-                    m.d.comb += [
-                        write.en.eq(1),
-                        write.addr.eq(target),
-                        clear_staging.eq(1),
-                    ]
-                    with m.If(installing):
-                        m.d.comb += [
-                            write.data.key1.eq(Cat(*staged_key1)),
-                            write.data.key1_decrypt.eq(decryption_key),
-                            write.data.key2.eq(Cat(*staged_key2)),
-                        ]
-                    m.d.sync += [
-                        self.valid.bit_select(target, 1).eq(installing),
-                        decryption_key.eq(0),
-                    ]
-                    m.next = "IDLE"
+            if self._round_keys:
+                self._round_key_states(m, command, expander, staged_key1, clear_staging, write_entry)
+            else:
+                self._expand_then_quiesce_states(m, command, expander, staged_key1, clear_staging,
+                                                 write_entry)
         m.d.comb += fsm_idle.eq(fsm.ongoing("IDLE"))
         return m
+
+    def _expand_then_quiesce_states(self, m, command, expander, staged_key1, clear_staging, write_entry):
+        """The command FSM's states when the engines expand keys themselves: key1's decryption
+        key is computed while the unit runs; the unit is held only for the write."""
+        decryption_key = Signal(self._key_bits)
+        with m.State("IDLE"):
+            with m.If(command.accepted):
+                with m.If(command.install):
+                    m.next = "EXPAND"
+                with m.Else():
+                    m.next = "QUIESCE"
+            with m.Elif(command.refused):
+                m.d.comb += clear_staging.eq(1)
+        with m.State("EXPAND"):
+            # The unit keeps running while key1's decryption key is computed (10 or 13 cycles).
+            m.d.comb += [
+                expander.i.valid.eq(1),
+                expander.i.payload.key.eq(Cat(*staged_key1)),
+            ]
+            with m.If(expander.i.ready):
+                m.next = "EXPANDING"
+        with m.State("EXPANDING"):
+            m.d.comb += expander.o.ready.eq(1)
+            with m.If(expander.o.valid):
+                m.d.sync += decryption_key.eq(expander.o.payload.decryption_key)
+                m.next = "QUIESCE"
+        with m.State("QUIESCE"):
+            m.d.comb += self.quiesce_request.eq(1)
+            with m.If(self.quiesce_grant):
+                write_entry(decryption_key)
+                m.d.sync += decryption_key.eq(0)
+                m.next = "IDLE"
+
+    def _round_key_states(self, m, command, expander, staged_key1, clear_staging, write_entry):
+        """The command FSM's states when the table fills the engines' round-key tables: those
+        are read by blocks in flight, so the unit is quiesced first and held while key1's
+        schedule is written, a round key a cycle as the expander makes it."""
+        writes = self.round_keys
+        key1 = Cat(*staged_key1)
+        m.d.comb += writes.slot.eq(command.target)
+        with m.State("IDLE"):
+            with m.If(command.accepted):
+                m.next = "QUIESCE"
+            with m.Elif(command.refused):
+                m.d.comb += clear_staging.eq(1)
+        with m.State("QUIESCE"):
+            m.d.comb += self.quiesce_request.eq(1)
+            with m.If(self.quiesce_grant):
+                with m.If(command.installing):
+                    m.next = "ROUND_KEY_0"
+                with m.Else():
+                    # SEC_CM: KEYSLOTS.KEY.WIPE
+                    # ... and every round key of the slot in the engines' tables.
+                    m.d.comb += [writes.en.eq(1), writes.clear.eq(1)]
+                    write_entry()
+                    m.next = "IDLE"
+        # The key itself is round key 0 (AES-256: 0 and 1); the expander makes the rest.
+        first_written = ["ROUND_KEY_0"] if self._key_bits == 128 else ["ROUND_KEY_0", "ROUND_KEY_1"]
+        for n, state in enumerate(first_written):
+            with m.State(state):
+                last = n == len(first_written) - 1
+                m.d.comb += [
+                    self.quiesce_request.eq(1),
+                    writes.en.eq(1), writes.round.eq(n), writes.key.eq(key1[128 * n:128 * (n + 1)]),
+                ]
+                if last:
+                    m.d.comb += [expander.i.valid.eq(1), expander.i.payload.key.eq(key1)]
+                m.next = "EXPANDING" if last else first_written[n + 1]
+        with m.State("EXPANDING"):
+            m.d.comb += [
+                self.quiesce_request.eq(1),
+                expander.o.ready.eq(1),
+                writes.en.eq(expander.stepping), writes.round.eq(expander.round),
+                writes.key.eq(expander.round_key),
+            ]
+            with m.If(expander.o.valid):
+                write_entry()
+                m.next = "IDLE"
 
     def _command_port(self, m, bank, fsm_idle):
         """KEY_SLOT, KEY_COMMAND and KEY_STATUS, the same for both layouts: a command is accepted

@@ -9,34 +9,50 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..aes import AESCompact, AESFarm, AESPipelined
+from ..aes.layouts import round_key_write_signature
 
 __all__ = ["cipher_signature", "PipelinedCiphers", "CompactCiphers", "CIPHERS"]
 
 CLIENTS = ("tweak", "encrypt", "decrypt")
 
 
-def cipher_signature(*, key_bits, tag_shape):
-    """One client: a block and key in, the transformed block out, the tag carried alongside."""
+def cipher_signature(*, key_bits, tag_shape, key_slots=None):
+    """One client: a block and its key (or, with ``key_slots``, the slot of the engine's
+    round-key tables: ``slot``) in, the transformed block out, the tag carried alongside."""
+    key = {"key": key_bits} if key_slots is None else {"slot": range(key_slots)}
     return wiring.Signature({
-        "i": In(stream.Signature(data.StructLayout({"block": 128, "key": key_bits, "tag": tag_shape}))),
+        "i": In(stream.Signature(data.StructLayout({"block": 128, **key, "tag": tag_shape}))),
         "o": Out(stream.Signature(data.StructLayout({"block": 128, "tag": tag_shape}))),
     })
 
 
 class _Ciphers(wiring.Component):
-    """``tweak`` (AES-encrypt with key2), ``encrypt`` (key1) and ``decrypt`` (key1's decryption key)."""
+    """``tweak`` (AES-encrypt with key2), ``encrypt`` (key1) and ``decrypt`` (key1's decryption
+    key, or with ``key_slots`` key1's slot in both: ``round_keys`` then fills the tables)."""
 
-    def __init__(self, *, key_bits, tag_shapes):
+    #: Whether the encrypt and decrypt clients name a slot instead of carrying a key.
+    slotted = False
+
+    def __init__(self, *, key_bits, tag_shapes, key_slots=None):
         self._key_bits = key_bits
         self._tag_shapes = tag_shapes
-        super().__init__({
-            name: Out(cipher_signature(key_bits=key_bits, tag_shape=tag_shapes[name]))
+        members = {
+            name: Out(cipher_signature(key_bits=key_bits, tag_shape=tag_shapes[name],
+                                       key_slots=None if name == "tweak" else key_slots))
             for name in CLIENTS
-        })
+        }
+        if key_slots is not None:
+            members["round_keys"] = In(round_key_write_signature(key_bits=key_bits, slots=key_slots))
+        super().__init__(members)
 
 
 class PipelinedCiphers(_Ciphers):
     """Three AES pipelines, one per client: a block a cycle each, latency Nr.
+
+    The encrypt and decrypt pipelines read key1's round keys from tables of ``slots`` entries
+    (``AESPipelined(key_slots=...)``), filled through ``round_keys`` when a key is installed:
+    no key schedule runs beside their data, and their requests name a slot. The tweak client,
+    whose key2 the tables do not hold, carries its key.
 
     The tweak client must always accept results (its consumers hold room for every request in
     flight), so the tweak pipeline never stalls.
@@ -46,18 +62,22 @@ class PipelinedCiphers(_Ciphers):
     0.3 a cycle, where a line a cycle in one direction needs 0.25), behind a queue of
     ``tweak_depth`` requests so that the unit can hand one over in any cycle it admits a request.
 
-    ``rom_styles`` maps a client, or ``"<client>.key"`` for its key schedule's S-boxes alone, to
-    where those S-box ROMs go (``sbox.ROM_STYLES``); Yosys chooses for what is not named.
+    ``rom_styles`` maps a client, or ``"tweak.key"`` for the tweak pipeline's key schedule's
+    S-boxes alone, to where those S-box ROMs go (``sbox.ROM_STYLES``); Yosys chooses for what is
+    not named.
     """
 
-    def __init__(self, *, key_bits, tag_shapes, rom_styles=None, tweak_engines=None, tweak_depth=None):
-        super().__init__(key_bits=key_bits, tag_shapes=tag_shapes)
+    slotted = True
+
+    def __init__(self, *, key_bits, tag_shapes, slots, rom_styles=None, tweak_engines=None, tweak_depth=None):
+        super().__init__(key_bits=key_bits, tag_shapes=tag_shapes, key_slots=slots)
         rom_styles = dict(rom_styles or {})
-        names = {*CLIENTS, *(f"{client}.key" for client in CLIENTS)}
+        names = {*CLIENTS, "tweak.key"}
         if unknown := set(rom_styles) - names:
-            raise ValueError(f"ROM styles name {sorted(unknown)}; the names are {sorted(names)}")
+            raise ValueError(f"ROM styles name {sorted(unknown)}; the names are {sorted(names)} "
+                             f"(the encrypt and decrypt pipelines have no key schedule)")
         self._tweak_depth = tweak_depth
-        directions = {"tweak": "encrypt", "encrypt": "encrypt", "decrypt": "decrypt"}
+        directions = {"encrypt": "encrypt", "decrypt": "decrypt"}
         self._engines = {}
         for name in CLIENTS:
             if name == "tweak" and tweak_engines is not None:
@@ -65,12 +85,17 @@ class PipelinedCiphers(_Ciphers):
                     raise ValueError("a tweak farm's compact engines place all their S-boxes alike: no 'tweak.key'")
                 self._engines[name] = AESFarm(engines=tweak_engines, key_bits=key_bits,
                                               tag_shape=tag_shapes[name], rom_style=rom_styles.get(name))
+            elif name == "tweak":
+                self._engines[name] = AESPipelined(
+                    key_bits=key_bits, direction="encrypt", tag_shape=tag_shapes[name],
+                    rom_style=rom_styles.get(name), key_rom_style=rom_styles.get("tweak.key"))
             else:
                 self._engines[name] = AESPipelined(
                     key_bits=key_bits, direction=directions[name], tag_shape=tag_shapes[name],
-                    rom_style=rom_styles.get(name), key_rom_style=rom_styles.get(f"{name}.key"))
+                    rom_style=rom_styles.get(name), key_slots=slots)
 
     latency = property(lambda self: self._engines["encrypt"].latency)
+    engines = property(lambda self: dict(self._engines), doc="The engine of each client (for white-box tests).")
 
     def elaborate(self, platform):
         m = Module()
@@ -81,10 +106,14 @@ class PipelinedCiphers(_Ciphers):
             request = client.i
             if name == "tweak" and isinstance(engine, AESFarm):
                 request = _queue(m, client.i, self._tweak_depth)
+            if name == "tweak":
+                m.d.comb += engine.i.payload.key.eq(request.payload.key)
+            else:
+                m.d.comb += engine.i.payload.slot.eq(request.payload.slot)
+                wiring.connect(m, wiring.flipped(self.round_keys), engine.round_keys)
             m.d.comb += [
                 engine.i.valid.eq(request.valid),
                 engine.i.payload.block.eq(request.payload.block),
-                engine.i.payload.key.eq(request.payload.key),
                 engine.i.payload.tag.eq(request.payload.tag),
                 request.ready.eq(engine.i.ready),
                 client.o.valid.eq(engine.o.valid),

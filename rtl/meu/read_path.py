@@ -80,7 +80,7 @@ def build_read_path(ctx):
         bypass_in.data.eq(dram.rdata), bypass_in.resp.eq(dram.rresp),
         decrypt.i.valid.eq(dram.rvalid & to_cipher & tweaks.r_rdy),
         decrypt.i.payload.block.eq(dram.rdata ^ tweak_now),
-        decrypt.i.payload.key.eq(tweak_head.tag.key),
+        ctx.data_key(decrypt.i.payload, tweak_head.tag),
         decrypt.i.payload.tag.tweak.eq(tweak_now),
         decrypt.i.payload.tag.resp.eq(dram.rresp),
         dram.rready.eq((to_bypass & bypass.w_rdy) | (to_cipher & tweaks.r_rdy & decrypt.i.ready)),

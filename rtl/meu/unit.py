@@ -11,7 +11,7 @@ from amaranth.utils import ceil_log2
 from ..csr import CSRBank
 from ..keyslots import KeySlotTable
 from ..layouts import AXIBurst
-from .ciphers import CIPHERS
+from .ciphers import CIPHERS, CLIENTS
 from .contract import build_secure_port, check_unit_parameters, unit_signature
 from .layouts import (Kind, Port, Source, admitted_layout, b_token_layout, line_layout,
                       read_token_layout, write_command_layout)
@@ -46,7 +46,7 @@ class MemoryEncryptionUnit(wiring.Component):
         Requests of each kind in flight at once (the depth of the unit's queues).
     rom_styles : dict or None
         Pipelined engine only: where each cipher client's S-box ROMs go, e.g.
-        ``{"encrypt": "block", "decrypt": "block", "decrypt.key": "logic"}``
+        ``{"encrypt": "block", "decrypt": "block", "tweak.key": "logic"}``
         (``rtl/meu/ciphers.py``).
     tweak_engines : int or None
         Pipelined engine only: compute tweaks on that many compact engines instead of a
@@ -90,7 +90,20 @@ class MemoryEncryptionUnit(wiring.Component):
         self._max_reads = max_reads
         self._max_writes = max_writes
         self._asid_width = max(1, ceil_log2(slots))
-        self._keyslots = KeySlotTable(key_bits=key_bits, slots=slots, read_ports=1)
+        # The tweak client carries the line's data key to the path that will use it: key1 for a
+        # write, key1's decryption key for a read; or, to slotted ciphers (the pipelines read
+        # key1's round keys from tables the key table fills), the slot of both.
+        slotted = CIPHERS[engine].slotted
+        self._cipher_tags = {
+            "tweak": data.StructLayout({"write": 1, **({"slot": range(slots)} if slotted else {"key": key_bits})}),
+            "encrypt": data.StructLayout({"tweak": 128}),
+            "decrypt": data.StructLayout({"tweak": 128, "resp": 2}),
+        }
+        options = {"tweak_depth": max_reads + max_writes}
+        if slotted:
+            options.update(slots=slots, rom_styles=rom_styles, tweak_engines=tweak_engines)
+        self._ciphers = CIPHERS[engine](key_bits=key_bits, tag_shapes=self._cipher_tags, **options)
+        self._keyslots = KeySlotTable(key_bits=key_bits, slots=slots, read_ports=1, round_keys=slotted)
         self._bank = CSRBank(meu_registers(cbit_position=cbit_position), address_width=MEU_WINDOW[1])
         super().__init__(unit_signature(address_width=address_width, id_width=id_width,
                                         asid_width=self._asid_width))
@@ -103,6 +116,7 @@ class MemoryEncryptionUnit(wiring.Component):
     id_width = property(lambda self: self._id_width)
     register_map = property(lambda self: self._bank.register_map)
     keyslots = property(lambda self: self._keyslots)
+    ciphers = property(lambda self: self._ciphers, doc="The cipher clients (for white-box tests).")
 
     def elaborate(self, platform):
         m = Module()
@@ -181,18 +195,16 @@ class _Context:
     # Ciphers ---------------------------------------------------------------------------------
     def build_ciphers(self):
         unit = self.unit
-        key_bits = unit._key_bits
-        # The tweak client carries the line's data key to the path that will use it: key1 for a
-        # write, key1's decryption key for a read.
-        self.tweak_tag = data.StructLayout({"write": 1, "key": key_bits})
-        self.encrypt_tag = data.StructLayout({"tweak": 128})
-        self.decrypt_tag = data.StructLayout({"tweak": 128, "resp": 2})
-        tag_shapes = {"tweak": self.tweak_tag, "encrypt": self.encrypt_tag, "decrypt": self.decrypt_tag}
-        options = {"tweak_depth": unit._max_reads + unit._max_writes}
-        if unit._engine == "pipelined":
-            options.update(rom_styles=unit._rom_styles, tweak_engines=unit._tweak_engines)
-        self.ciphers = CIPHERS[unit._engine](key_bits=key_bits, tag_shapes=tag_shapes, **options)
+        self.data_key_field = "slot" if unit._ciphers.slotted else "key"
+        self.tweak_tag, self.encrypt_tag, self.decrypt_tag = (unit._cipher_tags[name] for name in CLIENTS)
+        self.ciphers = unit._ciphers
         self.m.submodules.ciphers = self.ciphers
+        if unit._ciphers.slotted:
+            wiring.connect(self.m, unit._keyslots.round_keys, self.ciphers.round_keys)
+
+    def data_key(self, request, tweak_tag):
+        """Hand a line's data key (or slot) from its tweak's tag to the cipher request that uses it."""
+        return getattr(request, self.data_key_field).eq(getattr(tweak_tag, self.data_key_field))
 
     # Admission -------------------------------------------------------------------------------
     def build_admission(self):
@@ -291,8 +303,11 @@ class _Context:
             tweak.i.payload.block.eq(Cat(C(0, 6), stage_b.line)),
             tweak.i.payload.key.eq(key.key2),
             tweak.i.payload.tag.write.eq(stage_b.write),
-            tweak.i.payload.tag.key.eq(Mux(stage_b.write, key.key1, key.key1_decrypt)),
         ]
+        if self.data_key_field == "slot":
+            m.d.comb += tweak.i.payload.tag.slot.eq(stage_b.slot)
+        else:
+            m.d.comb += tweak.i.payload.tag.key.eq(Mux(stage_b.write, key.key1, key.key1_decrypt))
 
     def _decide(self, name, port, write, ident, address, length, size, burst, asid, *, routed_slot=None):
         """The admission decision for one source's request, as a ``self.decision`` signal.

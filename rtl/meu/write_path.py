@@ -123,7 +123,7 @@ def build_write_path(ctx):
         beat_strb.eq(head.strb.word_select(send_beat, 16)),
         bypass_in.data.eq(beat_data), bypass_in.strb.eq(beat_strb),
         encrypt.i.payload.block.eq(beat_data ^ tweak_now),
-        encrypt.i.payload.key.eq(write_tweak.tag.key),
+        ctx.data_key(encrypt.i.payload, write_tweak.tag),
         encrypt.i.payload.tag.tweak.eq(tweak_now),
         ctx.rmw_line.eq(merge.line),
         ctx.rmw_slot.eq(merge.slot),

@@ -9,6 +9,7 @@ from amaranth.back import rtlil
 from sevlab.rtl.keyslots import KEYSLOT_REGISTERS, KeySlotTable
 from sevlab.rtl.meu import KEYSLOT_WINDOW, MemoryEncryptionUnit
 from sevlab.sim.machine import BusError, KeySlotDriver, KeySlotError, MachineConfig, UnitDriver, Write, run
+from sevlab.sim.model.aes import aes_round_keys
 from sevlab.sim.model.meu import line_tweak
 from sevlab.sim.model.xts import xts_decrypt, xts_encrypt
 
@@ -16,7 +17,11 @@ from sevlab.sim.model.xts import xts_decrypt, xts_encrypt
 CONFIG = MachineConfig(engine="compact", cache_bytes=0)
 # The small unit (rtl/meu_small) holds the table in its "rows" layout (keys in block RAM).
 ROWS_CONFIG = MachineConfig(engine="compact", cache_bytes=0, unit="small")
-BOTH_LAYOUTS = pytest.mark.parametrize("config", [CONFIG, ROWS_CONFIG], ids=["entries", "rows"])
+# The pipelined unit's table also fills the pipelines' round-key tables (round_keys=True).
+ROUND_KEYS_CONFIG = MachineConfig(engine="pipelined", cache_bytes=0)
+BOTH_LAYOUTS = pytest.mark.parametrize("config", [CONFIG, ROWS_CONFIG, ROUND_KEYS_CONFIG],
+                                       ids=["entries", "rows", "entries-round-keys"])
+ENTRIES = pytest.mark.parametrize("config", [CONFIG, ROUND_KEYS_CONFIG], ids=["entries", "entries-round-keys"])
 CBIT = 1 << CONFIG.cbit_position
 KEY1 = bytes(range(0x10, 0x20))
 KEY2 = bytes(range(0x80, 0x90))
@@ -94,23 +99,47 @@ def test_sec_cm_keyslots_key_sw_unreadable(config):
     assert staged[keyslot_address("KEY1_0")] == 0
 
 
-def test_sec_cm_keyslots_key_wipe():
-    """A wipe zeroes the whole slot entry and clears valid; C=1 traffic is then refused."""
+@ENTRIES
+def test_sec_cm_keyslots_key_wipe(config):
+    """A wipe zeroes the whole slot entry, and the slot's round keys in the pipelines' tables,
+    and clears valid; C=1 traffic is then refused."""
     async def scenario(machine):
         keys = KeySlotDriver(machine)
         await UnitDriver(machine).configure(sme_enable=True)
         await keys.install(5, KEY1, KEY2)
-        entry = machine.dut.unit.keyslots.memory.data[5]
-        before = await machine.peek(entry)
+        unit = machine.dut.unit
+        stores = [unit.keyslots.memory.data[5]]
+        if unit.ciphers.slotted:
+            stores += [table.data[5] for name in ("encrypt", "decrypt")
+                       for table in unit.ciphers.engines[name].round_key_tables]
+        before = [await machine.peek(store) for store in stores]
         await keys.wipe(5)
-        after = await machine.peek(entry)
+        after = [await machine.peek(store) for store in stores]
         (refused,) = await machine.issue([Write(0x4000 | CBIT, bytes(64), asid=5)])
         return before, after, refused
 
-    before, after, refused = on_rtl(scenario)
-    assert before.as_value().value != 0
-    assert after.as_value().value == 0, f"wiped slot still holds {after.as_value().value:#x}"
+    before, after, refused = on_rtl(scenario, config)
+    assert len(before) == (1 if config is CONFIG else 1 + 2 * 11)
+    for n, (held, wiped) in enumerate(zip(before, after)):
+        value = lambda v: v if isinstance(v, int) else v.as_value().value
+        assert value(held) != 0, f"store {n} held nothing before the wipe"
+        assert value(wiped) == 0, f"wiped store {n} still holds {value(wiped):#x}"
     assert isinstance(refused, BusError)
+
+
+def test_round_key_tables_hold_the_fips_197_schedule():
+    """After an install, the encrypt pipeline's table for stage s holds key1's round key s and
+    the decrypt pipeline's holds round key Nr - s (the model's FIPS-197 expansion)."""
+    async def scenario(machine):
+        await KeySlotDriver(machine).install(3, KEY1, KEY2)
+        engines = machine.dut.unit.ciphers.engines
+        return {name: [await machine.peek(table.data[3]) for table in engines[name].round_key_tables]
+                for name in ("encrypt", "decrypt")}
+
+    tables = on_rtl(scenario, ROUND_KEYS_CONFIG)
+    schedule = [int.from_bytes(rk, "little") for rk in aes_round_keys(KEY1)]
+    assert tables["encrypt"] == schedule
+    assert tables["decrypt"] == schedule[::-1]
 
 
 @BOTH_LAYOUTS
@@ -133,7 +162,8 @@ def test_sec_cm_keyslots_staging_clear(config):
     assert stored == xts_encrypt(zero_key, line_tweak(0x8000), bytes(range(64)))
 
 
-def test_sec_cm_keyslots_slot_atomic_update():
+@ENTRIES
+def test_sec_cm_keyslots_slot_atomic_update(config):
     """Re-keying a slot while its writes are in flight: each line is encrypted entirely with
     the old key or entirely with the new one."""
     new_key1, new_key2 = bytes(range(0x40, 0x50)), bytes(range(0xC0, 0xD0))
@@ -150,7 +180,7 @@ def test_sec_cm_keyslots_slot_atomic_update():
         await machine.wait(handle)
         return {line: await machine.dram_read(line, 64) for line in lines}
 
-    stored = on_rtl(scenario)
+    stored = on_rtl(scenario, config)
     users = []
     for line in lines:
         old = xts_decrypt(KEY1 + KEY2, line_tweak(line), stored[line]) == data[line]
@@ -181,6 +211,8 @@ def test_parameters_are_checked(half_built_components):
         KeySlotTable(layout="columns")
     with pytest.raises(ValueError, match="one key_read port"):
         KeySlotTable(layout="rows", read_ports=2)
+    with pytest.raises(ValueError, match="Only an 'entries' key table fills round-key tables"):
+        KeySlotTable(layout="rows", round_keys=True)
 
 
 def test_a_key_command_waits_for_read_modify_writes_in_flight():
