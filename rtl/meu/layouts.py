@@ -53,9 +53,8 @@ def write_command_layout(*, id_width, address_width, slot_bits):
 
 
 def line_layout(*, address_width, slot_bits):
-    """A write's whole line, its data placed at the beats it covers and strobes elsewhere zero;
-    ``whole``: every strobe is set (worked out as the line is collected, not when it is sent)."""
-    return data.StructLayout({"data": 512, "strb": 64, "whole": 1, "line": address_width - 6,
+    """A write's whole line, its data placed at the beats it covers and strobes elsewhere zero."""
+    return data.StructLayout({"data": 512, "strb": 64, "line": address_width - 6,
                               "kind": Shape.cast(Kind), "slot": slot_bits})
 
 

@@ -3,7 +3,7 @@
 See ``rtl/meu/README.md`` ("Write path").
 """
 
-from amaranth.hdl import Signal, Mux, C, Cat
+from amaranth.hdl import Signal, Mux, C, Cat, Shape
 from amaranth.lib import data
 
 from ..layouts import AXIBurst, AXIResp
@@ -14,6 +14,7 @@ __all__ = ["build_write_path"]
 
 LINE_BEATS = 4
 _W_BEAT = data.StructLayout({"data": 128, "strb": 16})
+_LINE_SHAPE = data.StructLayout({"kind": Shape.cast(Kind), "whole": 1})
 ALL_STROBES = (1 << 64) - 1
 
 
@@ -47,6 +48,11 @@ def build_write_path(ctx):
 
     # Collector: the command's beats from its port, placed at their beats of the line.
     lines, line_in, line_out = ctx.fifo("write_lines", ctx.line, 2)      # two whole lines: flip-flops
+    # The dispatcher decides on a line's kind and wholeness: they also go through a queue of
+    # their own, in step with the lines, so that the decision reads a few bits near it instead
+    # of the 600-bit queue, whose read address fans out over the chip (on the ULX3S that
+    # fan-out began the critical path into the dispatcher).
+    shapes, shape_in, shape_out = ctx.fifo("write_line_shapes", _LINE_SHAPE, 2)
     b_tokens, b_token_in, b_token = ctx.fifo("b_tokens", ctx.b_token, depth, block_ram=True)
     beat = Signal(8)
     position = Signal(3)
@@ -76,8 +82,10 @@ def build_write_path(ctx):
         m.d.comb += axi.wready.eq(accept & (command.port == port))
     m.d.comb += [
         line_in.data.eq(merged_data), line_in.strb.eq(merged_strb),
-        line_in.whole.eq(merged_strb == ALL_STROBES), line_in.line.eq(command.line),
+        line_in.line.eq(command.line),
         line_in.kind.eq(command.kind), line_in.slot.eq(command.slot),
+        shape_in.kind.eq(command.kind), shape_in.whole.eq(merged_strb == ALL_STROBES),
+        shapes.w_en.eq(lines.w_en), shapes.r_en.eq(lines.r_en),
         b_token_in.port.eq(command.port), b_token_in.id.eq(command.id),
         b_token_in.error.eq(command.kind == Kind.ERROR),
     ]
@@ -132,11 +140,19 @@ def build_write_path(ctx):
     encrypted_event = ctx.event("LINES_ENCRYPTED")
     bypassed_event = ctx.event("LINES_BYPASSED")
 
+    # A read-modify-write's old plaintext beats land in a register first: the read path's
+    # handshake (its response queue, the decrypt pipeline's output) then ends there instead of
+    # reaching the enables of the 512 merge registers (on the ULX3S it did, the critical path).
+    old_beat_valid = Signal()
+    old_beat = Signal(128)
+    m.d.sync += [old_beat_valid.eq(ctx.rmw_beat_valid & ctx.rmw_beat_ready), old_beat.eq(ctx.rmw_beat)]
+
     sent = Signal()                     # a beat of the head line left this cycle
     with m.FSM(name="dispatch"):
         with m.State("STREAM"):
-            cipher = head.kind == Kind.CIPHER
-            partial = cipher & ~head.whole
+            # The merge registers' line is a whole encrypted one.
+            cipher = merged | (shape_out.kind == Kind.CIPHER)
+            partial = ~merged & (shape_out.kind == Kind.CIPHER) & ~shape_out.whole
             # Until a partial line needs them, the merge registers follow the FIFO's head: their
             # enable then waits on no decision (on a large part the decision and its fan-out to
             # 600 registers did not fit a cycle).
@@ -171,19 +187,20 @@ def build_write_path(ctx):
             with m.If(ctx.rmw_ready):
                 m.next = "RMW_MERGE"
         with m.State("RMW_MERGE"):
-            # The old plaintext fills the bytes the write did not strobe.
+            # The old plaintext fills the bytes the write did not strobe, a cycle after the read
+            # path hands each beat over (``old_beat``).
             m.d.comb += ctx.rmw_beat_ready.eq(1)
-            with m.If(ctx.rmw_beat_valid):
+            with m.If(old_beat_valid):
                 for n in range(LINE_BEATS):
                     with m.If(rmw_beat == n):
                         for byte in range(16):
                             bit = 16 * n + byte
                             with m.If(~merge.strb[bit]):
                                 m.d.sync += merge.data[8 * bit:8 * bit + 8].eq(
-                                    ctx.rmw_beat[8 * byte:8 * byte + 8])
+                                    old_beat[8 * byte:8 * byte + 8])
                 m.d.sync += rmw_beat.eq(rmw_beat + 1)
                 with m.If(rmw_beat == LINE_BEATS - 1):
-                    m.d.sync += [merge.strb.eq(ALL_STROBES), merge.whole.eq(1), merged.eq(1)]
+                    m.d.sync += [merge.strb.eq(ALL_STROBES), merged.eq(1)]
                     m.next = "STREAM"
 
     # DRAM AW and W, in dispatch order.
