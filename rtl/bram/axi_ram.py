@@ -87,10 +87,22 @@ class AXIBlockRAM(wiring.Component):
         wdata, wstrb = Signal(128), Signal(16)
         rvalid, wready, bvalid = Signal(), Signal(), Signal()    # to the owner
         read_row = Signal()             # the row at Cat(part, beat) is read: out the next cycle
-        write_row = Signal()            # the row at Cat(part, beat) takes its strobed bytes
+        write_row = Signal()            # the row at Cat(part, beat) takes its strobed bytes ...
         row_data = Signal(8 * row_bytes)
-        self._rows(m, address=Cat(part, beat), read_row=read_row, write_row=write_row, row_data=row_data,
-                   write_data=wdata.word_select(part, 8 * row_bytes), strobes=wstrb.word_select(part, row_bytes))
+        # ... a cycle later, from registers: the owner's W handshake (the unit's or the bridge's
+        # logic) then ends here instead of at the enables of rows spread over the part (on the
+        # ULX3S, 32 DP16KD: the bridge's path into them was critical). No row is read in that
+        # cycle: a burst's response comes between its last write and the next burst.
+        landing = Signal()
+        landing_address = Signal(len(part) + beat_bits)
+        landing_data = Signal(8 * row_bytes)
+        landing_strobes = Signal(row_bytes)
+        m.d.sync += [landing.eq(write_row), landing_address.eq(Cat(part, beat)),
+                     landing_data.eq(wdata.word_select(part, 8 * row_bytes)),
+                     landing_strobes.eq(wstrb.word_select(part, row_bytes))]
+        self._rows(m, read_address=Cat(part, beat), read_row=read_row, row_data=row_data,
+                   write_address=landing_address, write_row=landing, write_data=landing_data,
+                   strobes=landing_strobes)
         for index, port in enumerate(ports):
             mine = owner == index
             m.d.comb += [port.rid.eq(ident), port.bid.eq(ident), port.rresp.eq(AXIResp.OKAY),
@@ -146,18 +158,19 @@ class AXIBlockRAM(wiring.Component):
                     m.next = "IDLE"
         return m
 
-    def _rows(self, m, *, address, read_row, write_row, row_data, write_data, strobes):
-        """The rows in their storage: one address for reads and writes, a cycle reads or writes."""
+    def _rows(self, m, *, read_address, read_row, row_data, write_address, write_row, write_data, strobes):
+        """The rows in their storage; a cycle reads or writes a row, never both."""
         if self._storage == "memory":
             m.submodules.rows = rows = Memory(shape=8 * self._row_bytes, depth=self._size_bytes // self._row_bytes,
                                               init=[])
             read, write = rows.read_port(), rows.write_port(granularity=8)
-            m.d.comb += [read.addr.eq(address), read.en.eq(read_row), row_data.eq(read.data),
-                         write.addr.eq(address), write.data.eq(write_data),
+            m.d.comb += [read.addr.eq(read_address), read.en.eq(read_row), row_data.eq(read.data),
+                         write.addr.eq(write_address), write.data.eq(write_data),
                          write.en.eq(Mux(write_row, strobes, 0))]
         else:
             m.submodules.rows = rows = ICE40SPRAM()
-            m.d.comb += [rows.address.eq(address), rows.select.eq(read_row | write_row),
+            m.d.comb += [rows.address.eq(Mux(write_row, write_address, read_address)),
+                         rows.select.eq(read_row | write_row),
                          rows.write_enable.eq(write_row), rows.write_data.eq(write_data),
                          rows.write_mask.eq(Cat(strobe.replicate(2) for strobe in strobes)),   # 2 nibbles a byte
                          row_data.eq(rows.read_data)]
