@@ -5,7 +5,7 @@ See ``rtl/meu/README.md`` ("Cipher clients").
 
 from amaranth.hdl import Signal, Module
 from amaranth.lib import wiring, stream, data
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ..aes import AESCompact, AESFarm, AESPipelined
@@ -105,7 +105,10 @@ class PipelinedCiphers(_Ciphers):
             client = getattr(self, name)
             request = client.i
             if name == "tweak" and isinstance(engine, AESFarm):
-                request = _queue(m, client.i, self._tweak_depth)
+                # Registered output: a compact engine feeds a request straight into its first
+                # round's S-boxes, which on the ULX3S are logic (an 8-level LUT tree each); from
+                # a LUT-RAM queue's asynchronous read that was the critical path at 50 MHz.
+                request = _queue(m, client.i, self._tweak_depth, registered=True)
             if name == "tweak":
                 m.d.comb += engine.i.payload.key.eq(request.payload.key)
             else:
@@ -124,10 +127,12 @@ class PipelinedCiphers(_Ciphers):
         return m
 
 
-def _queue(m, requests, depth):
+def _queue(m, requests, depth, *, registered=False):
     """``requests`` through a first-word-fall-through queue of ``depth``: returns its output
-    stream (``valid``, ``ready``, ``payload``)."""
-    m.submodules.tweak_queue = queue = SyncFIFO(width=len(requests.payload.as_value()), depth=depth)
+    stream (``valid``, ``ready``, ``payload``). ``registered``: the head comes from a register
+    (``SyncFIFOBuffered``), a cycle later into an empty queue."""
+    fifo = SyncFIFOBuffered if registered else SyncFIFO
+    m.submodules.tweak_queue = queue = fifo(width=len(requests.payload.as_value()), depth=depth)
     out = stream.Signature(requests.payload.shape()).create()
     m.d.comb += [
         queue.w_en.eq(requests.valid), queue.w_data.eq(requests.payload), requests.ready.eq(queue.w_rdy),
