@@ -370,12 +370,19 @@ class _Context:
     def build_quiesce(self):
         m = self.m
         idle = Signal()
+        request = self.keyslots.quiesce_request
+        # The grant is a register: idle under the hold stays idle (nothing is admitted, the
+        # in-flight counts only fall), so a cycle's lag changes nothing, and the in-flight
+        # counters and the admission stage reach no key-table logic in the cycle (on the ULX3S
+        # that path, into the staged key words' clear, was critical at 50 MHz).
+        idle_under_hold = Signal()
+        m.d.sync += idle_under_hold.eq(request & idle)
         m.d.comb += [
             idle.eq((self.reads_in_flight == 0) & (self.writes_in_flight == 0) & ~self.stage_b_valid),
-            self.admission_hold.eq(self.keyslots.quiesce_request),
+            self.admission_hold.eq(request),
             # SEC_CM: KEYSLOTS.SLOT.ATOMIC_UPDATE
             # A slot changes only while nothing is in flight and nothing is admitted.
-            self.keyslots.quiesce_grant.eq(self.keyslots.quiesce_request & idle),
+            self.keyslots.quiesce_grant.eq(request & idle_under_hold),
             self.field("STATUS", "idle").r_data.eq(idle),
             self.field("STATUS", "key_update").r_data.eq(self.keyslots.quiesce_request),
         ]
