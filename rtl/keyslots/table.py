@@ -162,7 +162,8 @@ class KeySlotTable(wiring.Component):
 
         def write_entry(decryption_key=None):
             # SEC_CM: KEYSLOTS.KEY.WIPE
-            # A wipe writes zeros over the whole entry (key1, its decryption key, key2).
+            # A wipe writes zeros over the whole entry (key1, its decryption key, key2; key2 alone
+            # beside round-key tables, whose wipe clears them too).
             m.d.comb += [write.en.eq(1), write.addr.eq(target), clear_staging.eq(1)]
             with m.If(installing):
                 m.d.comb += write.data.key2.eq(Cat(*staged_key2))
