@@ -58,7 +58,7 @@ class KeySlotTable(wiring.Component):
     round_keys : bool
         ``"entries"`` only: also fill the engines' round-key tables (``AESPipelined(key_slots=...)``)
         with key1's schedule through ``round_keys``, one round key a cycle while the unit is
-        quiesced (an install quiesces first and expands then: about Nr + 2 cycles held; a wipe
+        quiesced (an install quiesces first and expands then: Nr + 3 cycles held after the drain; a wipe
         clears the slot's round keys with its entry).
 
     Members
